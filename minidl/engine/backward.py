@@ -1,0 +1,97 @@
+"""The backward pass: reverse-mode differentiation over a topologically sorted graph.
+
+1. Collect every Function reachable from the output, in topological order
+   (an iterative depth-first search, so deep graphs do not hit Python's
+   recursion limit).
+2. Seed the output's gradient (1 for a scalar) and visit the functions from
+   the output back to the leaves. Each function turns the gradients of its
+   outputs into gradients of its inputs; a tensor used twice receives the
+   *sum* of its gradients.
+3. Leaves that require gradients accumulate into ``.grad``; intermediate
+   gradients are dropped as soon as they have been used. Unless
+   ``retain_graph`` is set, each function lets go of its inputs and saved
+   arrays afterwards, so memory is freed as the pass goes.
+"""
+from __future__ import annotations
+
+
+def topological_order(root) -> list:
+    """Functions reachable from tensor ``root``, each after all functions that consume its outputs."""
+    order, visited = [], set()
+    if root.creator is None:
+        return order
+    stack = [(root.creator, False)]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for x in fn.inputs:
+            if x.creator is not None and id(x.creator) not in visited:
+                stack.append((x.creator, False))
+    order.reverse()          # post-order reversed: consumers before producers
+    return order
+
+
+def run_backward(root, grad, retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (d out / d root, an array shaped like root) back to the leaves."""
+    grads = {id(root): grad}             # gradients of non-leaf tensors, by id
+    keep_alive = {id(root): root}
+    if root.creator is None:
+        _accumulate(root, grad)
+        return
+    for fn in topological_order(root):
+        outputs = [o for o in fn.outputs_alive()]
+        gys = []
+        for i in range(fn.n_outputs):
+            out = outputs[i]
+            gys.append(None if out is None else grads.pop(id(out), None))
+        if all(g is None for g in gys):
+            continue
+        if any(g is None for g in gys):     # an output not used in the loss: its gradient is zero
+            xp_ref = next(g for g in gys if g is not None)
+            gys = [g if g is not None else _zeros_like(outputs[i], xp_ref) for i, g in enumerate(gys)]
+        gxs = fn.backward(*gys)
+        if not isinstance(gxs, tuple):
+            gxs = (gxs,)
+        for x, needs, gx in zip(fn.inputs, fn.needs_grad, gxs):
+            if not needs or gx is None:
+                continue
+            if gx.shape != x.data.shape:
+                raise RuntimeError(
+                    f"{fn.name}.backward returned a gradient of shape {tuple(gx.shape)} "
+                    f"for an input of shape {tuple(x.data.shape)}"
+                )
+            if x.creator is None:
+                _accumulate(x, gx)
+            else:
+                key = id(x)
+                keep_alive[key] = x
+                grads[key] = gx if key not in grads else grads[key] + gx
+        if not retain_graph:
+            fn.release()
+
+
+def _accumulate(leaf, g) -> None:
+    if not leaf.requires_grad:
+        return
+    if leaf.grad is None:
+        leaf.grad = g.copy() if _shares_memory_risk(g) else g
+    else:
+        leaf.grad = leaf.grad + g
+
+
+def _shares_memory_risk(g) -> bool:
+    # A gradient that is a view (e.g. of another gradient) is copied before it becomes .grad,
+    # so that in-place optimizer updates can never write through to another tensor.
+    return getattr(g, "base", None) is not None or not g.flags.writeable
+
+
+def _zeros_like(tensor, ref):
+    from ..backends import get_array_module
+    xp = get_array_module(ref)
+    return xp.zeros(tensor.shape, dtype=tensor.dtype)

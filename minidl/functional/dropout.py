@@ -1,0 +1,46 @@
+"""Inverted dropout.
+
+In training each element is zeroed with probability p and the survivors are
+scaled by 1 / (1 - p), so the expected value is unchanged and evaluation needs
+no rescaling:  y = x * m / (1 - p),  m ~ Bernoulli(1 - p).  Backward: gy * m / (1 - p).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import get_array_module
+from ..engine.function import Function
+from ..engine.tensor import Tensor
+from ..kernels.layout import physical_order
+from .. import random as _random
+
+
+class Dropout(Function):
+    def __init__(self, p: float):
+        self.p = p
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.scale = x.dtype.type(1.0 / (1.0 - self.p))
+        self.keep = _uniform_like(x, xp) >= self.p
+        return xp.where(self.keep, x * self.scale, x.dtype.type(0))
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return xp.where(self.keep, gy * self.scale, gy.dtype.type(0))
+
+
+def _uniform_like(x, xp):
+    """U[0, 1) noise shaped like x, laid out in memory like x (so elementwise ops stay fast)."""
+    perm = physical_order(x)
+    noise = _random.uniform([x.shape[a] for a in perm], np.float32, xp)
+    return noise.transpose(np.argsort(perm))
+
+
+def dropout(x, p: float = 0.5, training: bool = True):
+    """Inverted dropout of tensor x; the identity when not training or p == 0."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return x
+    return Dropout(p)(x)

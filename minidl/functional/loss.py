@@ -1,0 +1,96 @@
+"""Softmax, log-softmax and the fused softmax cross-entropy loss.
+
+log_softmax(x)_k = x_k - m - log(sum_j exp(x_j - m)),  m = max_j x_j
+(subtracting the max changes nothing mathematically and keeps exp from overflowing).
+
+softmax_cross_entropy(logits (N, K), labels (N,) ints) = -(1/N) sum_n log_softmax(logits_n)[labels_n];
+its gradient is the famous (softmax - one_hot(labels)) / N.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import get_array_module, is_cupy_array
+from ..engine.function import Function
+from ..engine.tensor import Tensor
+from ._utils import shape_str
+
+
+def _log_softmax(x, axis):
+    xp = get_array_module(x)
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        self.y = _log_softmax(x, self.axis)
+        return self.y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+class Softmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.y = xp.exp(_log_softmax(x, self.axis))
+        return self.y
+
+    def backward(self, gy):
+        return self.y * (gy - (gy * self.y).sum(axis=self.axis, keepdims=True))
+
+
+class SoftmaxCrossEntropy(Function):
+    def __init__(self, labels):
+        self.labels = labels
+
+    def forward(self, logits):
+        xp = get_array_module(logits)
+        n = logits.shape[0]
+        self.log_p = _log_softmax(logits, axis=1)
+        picked = self.log_p[xp.arange(n), self.labels]
+        return -picked.mean(dtype=logits.dtype).astype(logits.dtype)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        n = self.log_p.shape[0]
+        grad = xp.exp(self.log_p)
+        grad[xp.arange(n), self.labels] -= 1
+        return grad * (gy / n)
+
+
+def log_softmax(x, axis: int = -1):
+    return LogSoftmax(axis)(x)
+
+
+def softmax(x, axis: int = -1):
+    return Softmax(axis)(x)
+
+
+def softmax_cross_entropy(logits, labels):
+    """Mean cross-entropy of logits (N, K) against integer class labels (N,)."""
+    labels = labels.data if isinstance(labels, Tensor) else labels
+    if logits.ndim != 2:
+        raise ValueError(f"softmax_cross_entropy: expected logits of shape (N, K), got {shape_str(logits.shape)}")
+    if not hasattr(labels, "dtype"):
+        labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"softmax_cross_entropy: labels must be integers (class indices), got dtype {labels.dtype}")
+    n, k = logits.shape
+    if labels.shape != (n,):
+        raise ValueError(f"softmax_cross_entropy: labels must have shape ({n},) to match logits {shape_str(logits.shape)}, got {shape_str(labels.shape)}")
+    if is_cupy_array(labels) != is_cupy_array(logits.data):
+        raise TypeError("softmax_cross_entropy: logits and labels live on different backends; move the labels with minidl.backend.to_backend")
+    if n:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= k:
+            raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {k - 1}] for {k} classes, got values in [{low}, {high}]")
+    return SoftmaxCrossEntropy(labels)(logits)

@@ -1,0 +1,83 @@
+"""Batch normalization over (N, H, W) for each channel of x (N, C, H, W).
+
+Training:   mu, var = mean and (biased) variance of channel c over the batch,
+            y = gamma * (x - mu) / sqrt(var + eps) + beta,
+            and the running statistics move towards the batch's:
+            running = (1 - momentum) * running + momentum * batch (unbiased var).
+Evaluation: the running statistics replace the batch's.
+
+Backward (training), with xhat = (x - mu) / sigma and g = dL/dy * gamma, over the M = N*H*W values
+of a channel:  dx = (g - mean(g) - xhat * mean(g * xhat)) / sigma.
+"""
+from __future__ import annotations
+
+from ..backends import get_array_module
+from ..engine.function import Function
+from ..engine.tensor import Tensor
+from ..kernels.layout import from_nhwc, to_nhwc
+from ._utils import shape_str
+
+
+class BatchNorm2d(Function):
+    def __init__(self, running_mean, running_var, training, momentum, eps):
+        self.running_mean, self.running_var = running_mean, running_var
+        self.training, self.momentum, self.eps = training, momentum, eps
+
+    def forward(self, x, weight, bias):
+        xp = get_array_module(x)
+        x_nhwc = to_nhwc(x)
+        self.shape = x_nhwc.shape
+        c = self.shape[3]
+        x2 = x_nhwc.reshape(-1, c)                                     # (M, C)
+        m = x2.shape[0]
+        if self.training:
+            mean = x2.mean(axis=0)
+            centered = x2 - mean
+            var = (centered * centered).mean(axis=0)
+            if self.running_mean is not None:
+                mom = self.momentum
+                self.running_mean *= 1 - mom
+                self.running_mean += mom * mean
+                self.running_var *= 1 - mom
+                self.running_var += mom * var * (m / max(m - 1, 1))
+        else:
+            mean, var = self.running_mean, self.running_var
+            centered = x2 - mean
+        self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
+        self.xhat = centered * self.inv_std
+        self.weight = weight
+        y = self.xhat * weight + bias
+        return from_nhwc(y.reshape(self.shape))
+
+    def backward(self, gy):
+        c = self.shape[3]
+        g2 = to_nhwc(gy).reshape(-1, c)
+        gbeta = g2.sum(axis=0)
+        ggamma = (g2 * self.xhat).sum(axis=0)
+        g = g2 * self.weight
+        if self.training:
+            gx = (g - g.mean(axis=0) - self.xhat * (g * self.xhat).mean(axis=0)) * self.inv_std
+        else:
+            gx = g * self.inv_std
+        return from_nhwc(gx.reshape(self.shape)), ggamma, gbeta
+
+
+def batch_norm2d(x, running_mean=None, running_var=None, weight=None, bias=None,
+                 training: bool = True, momentum: float = 0.1, eps: float = 1e-5):
+    """Batch norm of x (N, C, H, W); running_mean/var are arrays (C,) updated in place when training."""
+    if x.ndim != 4:
+        raise ValueError(f"batch_norm2d: expected input of shape (N, C, H, W), got {shape_str(x.shape)}")
+    c = x.shape[1]
+    xp = get_array_module(x.data)
+    for name, arr in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if arr is not None and tuple(arr.shape) != (c,):
+            raise ValueError(f"batch_norm2d: {name} must have shape ({c},) for {c} channels, got {shape_str(arr.shape)}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm2d: evaluation mode needs running_mean and running_var")
+    if training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
+        raise ValueError(f"batch_norm2d: training needs more than one value per channel, got input {shape_str(x.shape)}")
+    weight = weight if weight is not None else Tensor(xp.ones(c, dtype=x.dtype))
+    bias = bias if bias is not None else Tensor(xp.zeros(c, dtype=x.dtype))
+    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    return BatchNorm2d(rm, rv, training, momentum, eps)(x, weight, bias)

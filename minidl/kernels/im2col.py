@@ -1,0 +1,68 @@
+"""im2col and col2im for channels-last (NHWC) images.
+
+A convolution with a kh x kw kernel looks, at each output pixel, at a
+kh x kw x C patch of the (padded) input. im2col copies every patch into one
+row of a matrix::
+
+    cols[n, oh, ow, i, j, c] = x_padded[n, oh*sh + i, ow*sw + j, c]
+
+so that the convolution becomes one matrix product:
+(N*Ho*Wo, kh*kw*C) @ (kh*kw*C, O).
+
+The copy loops over the kh*kw kernel offsets (i, j), never over pixels or
+images: for a fixed offset, ``x_padded[:, i:i+sh*Ho:sh, j:j+sw*Wo:sw, :]`` is the
+(N, Ho, Wo, C) block of every pixel each patch sees at that offset, one strided
+slice. col2im is the adjoint (the backward): it *adds* each offset's block back
+into place, so a pixel seen by several patches receives the sum.
+"""
+from __future__ import annotations
+
+from ..backends import get_array_module
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """floor((size + 2*padding - kernel) / stride) + 1, as in PyTorch."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def pad_nhwc(x, ph: int, pw: int, value=0):
+    """Pad H and W of an (N, H, W, C) array with ``value``."""
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    n, h, w, c = x.shape
+    out = xp.full((n, h + 2 * ph, w + 2 * pw, c), value, dtype=x.dtype)
+    out[:, ph:ph + h, pw:pw + w, :] = x
+    return out
+
+
+def window(x_padded, i: int, j: int, out_h: int, out_w: int, sh: int, sw: int):
+    """The (N, Ho, Wo, C) strided view of what every window sees at kernel offset (i, j)."""
+    return x_padded[:, i:i + sh * (out_h - 1) + 1:sh, j:j + sw * (out_w - 1) + 1:sw, :]
+
+
+def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0):
+    """(N, H, W, C) -> cols (N, Ho, Wo, kh, kw, C); reshape to (N*Ho*Wo, kh*kw*C) for the product."""
+    xp = get_array_module(x)
+    n, h, w, c = x.shape
+    out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    x_padded = pad_nhwc(x, ph, pw)
+    cols = xp.empty((n, out_h, out_w, kh, kw, c), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j, :] = window(x_padded, i, j, out_h, out_w, sh, sw)
+    return cols
+
+
+def col2im(cols, input_shape, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0):
+    """cols (N, Ho, Wo, kh, kw, C) -> (N, H, W, C), summing overlapping patches (adjoint of im2col)."""
+    xp = get_array_module(cols)
+    n, h, w, c = input_shape
+    _, out_h, out_w, kh, kw, _ = cols.shape
+    x_padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            window(x_padded, i, j, out_h, out_w, sh, sw)[...] += cols[:, :, :, i, j, :]
+    if ph == 0 and pw == 0:
+        return x_padded
+    return xp.ascontiguousarray(x_padded[:, ph:ph + h, pw:pw + w, :])
