@@ -13,13 +13,30 @@ How it is computed (channels-last inside, see minidl/kernels/layout.py):
 * 1x1 kernel, stride 1, no padding ("cross-channel parametric pooling" in
   NIN): every pixel's channel vector goes through the same fully connected
   layer, so ``y = x_mat @ W.T`` with x_mat (N*H*W, C), no im2col at all.
+
+The column matrix is kh*kw times larger than the input (315 MB for NIN's
+second layer at batch 128), so it is never built whole: the batch is cut into
+chunks of images whose columns fit in :data:`COLUMN_BUFFER_BYTES`, one buffer
+is reused for every chunk, and backward rebuilds each chunk's columns instead
+of keeping them from the forward pass. Same arithmetic, far less memory
+traffic; on a CPU the buffer stays in cache-friendly sizes.
 """
 from __future__ import annotations
 
+from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
 from ..kernels.im2col import col2im, conv_output_size, im2col
 from ..kernels.layout import from_nhwc, to_nhwc
 from ._utils import pair, shape_str
+
+#: byte budget of one chunk's column matrix, per backend
+COLUMN_BUFFER_BYTES = {"numpy": 32 * 2**20, "cupy": 1024 * 2**20}
+
+
+def _image_chunks(n_images: int, bytes_per_image: int, backend: str):
+    per_chunk = max(1, COLUMN_BUFFER_BYTES[backend] // max(1, bytes_per_image))
+    for start in range(0, n_images, per_chunk):
+        yield start, min(n_images, start + per_chunk)
 
 
 class Conv2d(Function):
@@ -27,44 +44,92 @@ class Conv2d(Function):
         self.stride, self.padding = stride, padding
 
     def forward(self, x, weight, bias=None):
+        xp = get_array_module(x)
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
         out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-        self.x_shape, self.weight = (n, h, w, c), weight
         self.pointwise = (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0)
-
-        x_nhwc = to_nhwc(x)
-        if self.pointwise:
-            self.cols = x_nhwc.reshape(n * h * w, c)                       # no copy: already a matrix
-        else:
-            self.cols = im2col(x_nhwc, kh, kw, sh, sw, ph, pw).reshape(n * out_h * out_w, kh * kw * c)
+        self.x_nhwc = to_nhwc(x)
+        self.weight = weight
         self.w_mat = weight.transpose(0, 2, 3, 1).reshape(o, kh * kw * c)    # (O, kh*kw*C), (i, j, c) order
-        y = self.cols @ self.w_mat.T                                        # (N*Ho*Wo, O)
+
+        if self.pointwise:                                                  # one product, no copy of x
+            y = self.x_nhwc.reshape(n * h * w, c) @ self.w_mat.T
+        else:
+            y = xp.empty((n * out_h * out_w, o), dtype=x.dtype)
+            for start, stop, cols in self._columns(xp):
+                rows = slice(start * out_h * out_w, stop * out_h * out_w)
+                xp.matmul(cols, self.w_mat.T, out=y[rows])
         if bias is not None:
             y += bias
         return from_nhwc(y.reshape(n, out_h, out_w, o))
 
+    def _columns(self, xp):
+        """Yield (first image, last image + 1, cols of those images as (rows, kh*kw*C)), one buffer reused."""
+        n, h, w, c = self.x_nhwc.shape
+        o, _, kh, kw = self.weight.shape
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+        row = kh * kw * c
+        per_image = out_h * out_w * row
+        backend = "cupy" if is_cupy_array(self.x_nhwc) else "numpy"
+        buffer = None
+        for start, stop in _image_chunks(n, per_image * self.x_nhwc.itemsize, backend):
+            if buffer is None:
+                buffer = xp.empty((stop - start) * per_image, dtype=self.x_nhwc.dtype)
+            cols = im2col(self.x_nhwc[start:stop], kh, kw, sh, sw, ph, pw, out=buffer)
+            yield start, stop, cols.reshape(-1, row)
+
     def backward(self, gy):
+        xp = get_array_module(gy)
         o, c, kh, kw = self.weight.shape
-        gy_mat = to_nhwc(gy).reshape(-1, o)                                 # (N*Ho*Wo, O)
+        n, h, w, _ = self.x_nhwc.shape
+        gy_nhwc = to_nhwc(gy)
+        out_h, out_w = gy_nhwc.shape[1:3]
+        gy_mat = gy_nhwc.reshape(-1, o)                                     # (N*Ho*Wo, O)
+        need_x, need_w = self.needs_grad[0], self.needs_grad[1]
+        need_b = len(self.needs_grad) > 2 and self.needs_grad[2]
         gx = gw = gb = None
-        if self.needs_grad[1]:
-            gw = (gy_mat.T @ self.cols).reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
-            gw = gw.copy()                                                  # own, C-contiguous memory
-        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+        if need_b:
             gb = gy_mat.sum(axis=0)
-        if self.needs_grad[0]:
-            gcols = gy_mat @ self.w_mat                                     # (N*Ho*Wo, kh*kw*C)
-            n, h, w, _ = self.x_shape
-            if self.pointwise:
-                gx_nhwc = gcols.reshape(n, h, w, c)
-            else:
-                _, out_h, out_w, _ = to_nhwc(gy).shape
-                (sh, sw), (ph, pw) = self.stride, self.padding
-                gx_nhwc = col2im(gcols.reshape(n, out_h, out_w, kh, kw, c), self.x_shape, sh, sw, ph, pw)
+        if self.pointwise:
+            x_mat = self.x_nhwc.reshape(n * h * w, c)
+            if need_w:
+                gw = (gy_mat.T @ x_mat).reshape(o, c, 1, 1)
+            if need_x:
+                gx = from_nhwc((gy_mat @ self.w_mat).reshape(n, h, w, c))
+            return (gx, gw, gb)[:len(self.needs_grad)]
+
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        gw_mat = xp.zeros((o, kh * kw * c), dtype=gy.dtype) if need_w else None
+        gx_nhwc = xp.empty((n, h, w, c), dtype=gy.dtype) if need_x else None
+        gcols_buffer = None
+        for start, stop, cols in self._columns(xp) if need_w else self._chunks_only():
+            gy_rows = gy_mat[start * out_h * out_w: stop * out_h * out_w]
+            if need_w:
+                gw_mat += gy_rows.T @ cols                                  # dW += dy^T cols
+            if need_x:
+                if gcols_buffer is None:
+                    gcols_buffer = xp.empty((gy_rows.shape[0], kh * kw * c), dtype=gy.dtype)
+                gcols = xp.matmul(gy_rows, self.w_mat, out=gcols_buffer[:gy_rows.shape[0]])
+                gx_nhwc[start:stop] = col2im(gcols.reshape(stop - start, out_h, out_w, kh, kw, c),
+                                             (stop - start, h, w, c), sh, sw, ph, pw)
+        if need_w:
+            gw = gw_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()  # back to (O, C, kh, kw)
+        if need_x:
             gx = from_nhwc(gx_nhwc)
         return (gx, gw, gb)[:len(self.needs_grad)]
+
+    def _chunks_only(self):
+        """The same chunks as _columns, without building columns (when dW is not needed)."""
+        n, h, w, c = self.x_nhwc.shape
+        o, _, kh, kw = self.weight.shape
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+        backend = "cupy" if is_cupy_array(self.x_nhwc) else "numpy"
+        for start, stop in _image_chunks(n, out_h * out_w * kh * kw * c * self.x_nhwc.itemsize, backend):
+            yield start, stop, None
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):

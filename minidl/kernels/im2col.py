@@ -41,13 +41,20 @@ def window(x_padded, i: int, j: int, out_h: int, out_w: int, sh: int, sw: int):
     return x_padded[:, i:i + sh * (out_h - 1) + 1:sh, j:j + sw * (out_w - 1) + 1:sw, :]
 
 
-def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0):
-    """(N, H, W, C) -> cols (N, Ho, Wo, kh, kw, C); reshape to (N*Ho*Wo, kh*kw*C) for the product."""
+def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0, out=None):
+    """(N, H, W, C) -> cols (N, Ho, Wo, kh, kw, C); reshape to (N*Ho*Wo, kh*kw*C) for the product.
+
+    ``out``: an optional preallocated buffer of at least that many elements, reused across calls.
+    """
     xp = get_array_module(x)
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     x_padded = pad_nhwc(x, ph, pw)
-    cols = xp.empty((n, out_h, out_w, kh, kw, c), dtype=x.dtype)
+    shape = (n, out_h, out_w, kh, kw, c)
+    if out is None:
+        cols = xp.empty(shape, dtype=x.dtype)
+    else:
+        cols = out.reshape(-1)[:n * out_h * out_w * kh * kw * c].reshape(shape)
     for i in range(kh):
         for j in range(kw):
             cols[:, :, :, i, j, :] = window(x_padded, i, j, out_h, out_w, sh, sw)

@@ -1,0 +1,36 @@
+"""`MLPConv`: NIN's micro network, a small MLP slid over the image.
+
+A kh x kw convolution followed by 1x1 convolutions, each with a ReLU. At every
+pixel the 1x1 layers form a fully connected network across channels
+("cascaded cross-channel parametric pooling"); the map size stays the same.
+
+    MLPConv(3, [192, 160, 96], kernel_size=5, padding=2)
+    = Conv2d(3, 192, 5, padding=2), ReLU, Conv2d(192, 160, 1), ReLU, Conv2d(160, 96, 1), ReLU
+"""
+from __future__ import annotations
+
+from .activation import ReLU
+from .batchnorm import BatchNorm2d
+from .container import Sequential
+from .conv import Conv2d
+
+
+class MLPConv(Sequential):
+    def __init__(self, in_channels: int, channels, kernel_size, stride=1, padding=0,
+                 batch_norm: bool = False, init_std: float | None = None):
+        channels = list(channels)
+        if not channels:
+            raise ValueError("MLPConv: channels must list at least one layer's output channels")
+        layers = []
+        previous = in_channels
+        for i, out in enumerate(channels):
+            if i == 0:
+                layers.append(Conv2d(previous, out, kernel_size, stride, padding, bias=not batch_norm, init_std=init_std))
+            else:
+                layers.append(Conv2d(previous, out, 1, bias=not batch_norm, init_std=init_std))
+            if batch_norm:
+                layers.append(BatchNorm2d(out))
+            layers.append(ReLU())
+            previous = out
+        super().__init__(*layers)
+        self.in_channels, self.channels = in_channels, channels

@@ -1,0 +1,268 @@
+"""The training loop: epochs of minibatch SGD, evaluation, checkpoints, resume.
+
+One training step is the four lines every framework shares::
+
+    loss = F.softmax_cross_entropy(model(x), y)   # forward
+    optimizer.zero_grad()
+    loss.backward()                               # backward
+    optimizer.step()                              # update
+
+Around it, :func:`fit` keeps what a long run needs: a progress bar, an
+evaluation on the test set after every epoch, an atomic checkpoint after
+every epoch (and on Ctrl-C, mid-epoch), exact resume, and a clean stop when
+the loss turns NaN.
+
+Exact resume: everything random comes from minidl's seeded generators, whose
+state goes into the checkpoint with the model, the optimizer, the schedule
+and the position inside the epoch (the epoch's shuffled order and the number
+of batches done). Restoring all of it replays the same computation.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+
+import numpy as np
+
+from .. import backends
+from .. import functional as F
+from .. import random as mrandom
+from ..engine.function import no_grad
+from ..engine.tensor import Tensor
+from .checkpoint import load_checkpoint, save_checkpoint
+from .report import append_jsonl, plot_curves, read_jsonl, write_json
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C arrived; the state was saved."""
+
+
+def progress_bar(total, desc, enabled=True):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is a dependency, but never fail a run for a progress bar
+        return None
+    return tqdm(total=total, desc=desc, unit="img", unit_scale=True, leave=False, dynamic_ncols=True,
+                disable=not enabled, mininterval=0.5)
+
+
+def evaluate(model, loader) -> dict:
+    """Mean loss and accuracy of ``model`` over ``loader`` (eval mode, no graph)."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, count = 0.0, 0, 0
+    with no_grad():
+        for x, y in loader:
+            logits = model(Tensor(x))
+            n = int(y.shape[0])
+            loss_sum += float(F.softmax_cross_entropy(logits, y).item()) * n
+            correct += int((logits.data.argmax(axis=1) == y).sum())
+            count += n
+    model.train(was_training)
+    return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
+
+
+class EpochState:
+    """Where a run stands inside an epoch: its shuffled order and batches done."""
+
+    def __init__(self, epoch, order, batches_done=0, loss_sum=0.0, correct=0, seen=0, seconds=0.0):
+        self.epoch, self.order, self.batches_done = epoch, order, batches_done
+        self.loss_sum, self.correct, self.seen, self.seconds = loss_sum, correct, seen, seconds
+
+    def state_dict(self) -> dict:
+        return dict(epoch=self.epoch, order=self.order, batches_done=self.batches_done,
+                    loss_sum=self.loss_sum, correct=self.correct, seen=self.seen, seconds=self.seconds)
+
+
+def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, check_every: int = 20,
+                show_progress: bool = True) -> EpochState:
+    """Run the remaining batches of ``state.epoch``; the loss is checked for NaN every ``check_every`` batches.
+
+    ``schedule``: an LR schedule stepped after every batch (or None).
+    """
+    model.train()
+    batches = loader.batches(state.order)
+    n_batches = len(batches)
+    bar = progress_bar(sum(len(b) for b in batches), f"epoch {state.epoch}", show_progress)
+    if bar is not None:
+        bar.update(sum(len(b) for b in batches[:state.batches_done]))
+    device_loss = device_correct = 0      # summed on the device, read back every check_every batches
+    pending = 0
+    started = time.perf_counter() - state.seconds
+    try:
+        for b in range(state.batches_done, n_batches):
+            x, y = loader.load(batches[b])
+            logits = model(Tensor(x))
+            loss = F.softmax_cross_entropy(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            n = int(y.shape[0])
+            device_loss = device_loss + loss.data * n
+            device_correct = device_correct + (logits.data.argmax(axis=1) == y).sum()
+            pending += n
+            state.batches_done = b + 1
+            if state.batches_done % check_every == 0 or state.batches_done == n_batches:
+                batch_loss = float(device_loss)
+                if not math.isfinite(batch_loss):
+                    raise TrainingDiverged(
+                        f"the training loss became {batch_loss} in epoch {state.epoch}, batch {state.batches_done}/{n_batches}"
+                    )
+                state.loss_sum += batch_loss
+                state.correct += int(device_correct)
+                state.seen += pending
+                device_loss = device_correct = 0
+                pending = 0
+                state.seconds = time.perf_counter() - started
+                if bar is not None:
+                    bar.update(state.seen - bar.n)
+                    bar.set_postfix(loss=f"{state.loss_sum / state.seen:.3f}",
+                                    acc=f"{100 * state.correct / state.seen:.1f}%",
+                                    lr=f"{optimizer.param_groups[0]['lr']:.3g}",
+                                    refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+    state.seconds = time.perf_counter() - started
+    return state
+
+
+def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, config: dict,
+        batch_schedule=None, epoch_schedule=None, plateau_schedule=None, resume: bool = False,
+        extra_state: dict | None = None, show_progress: bool = True, log=print) -> dict:
+    """Train for ``epochs`` epochs (in total, counting those of a resumed run); returns the summary.
+
+    In ``out_dir``: checkpoint.pkl (after every epoch and on Ctrl-C), metrics.jsonl (one line per epoch),
+    summary.json and curves.png. ``extra_state`` (e.g. the fitted preprocessing) is stored in the checkpoint.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt_path = os.path.join(out_dir, "checkpoint.pkl")
+    metrics_path = os.path.join(out_dir, "metrics.jsonl")
+    schedules = {"batch": batch_schedule, "epoch": epoch_schedule, "plateau": plateau_schedule}
+
+    def snapshot(epoch_state):
+        return {
+            "config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "schedules": {k: s.state_dict() for k, s in schedules.items() if s is not None},
+            "random": mrandom.get_state(), "epochs_done": epochs_done, "train_seconds": train_seconds,
+            "epoch_state": None if epoch_state is None else epoch_state.state_dict(),
+            "extra": extra_state or {},
+        }
+
+    epochs_done, train_seconds, epoch_state = 0, 0.0, None
+    if resume and os.path.exists(ckpt_path):
+        ckpt = load_checkpoint(ckpt_path)
+        _check_same_config(ckpt["config"], config)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        for k, s in schedules.items():
+            if s is not None and k in ckpt["schedules"]:
+                s.load_state_dict(ckpt["schedules"][k])
+        mrandom.set_state(ckpt["random"])
+        epochs_done, train_seconds = ckpt["epochs_done"], ckpt["train_seconds"]
+        if ckpt["epoch_state"] is not None:
+            epoch_state = EpochState(**ckpt["epoch_state"])
+        # metrics.jsonl may hold lines written after this checkpoint (a crash between the two writes)
+        history = [h for h in read_jsonl(metrics_path) if h["epoch"] <= epochs_done]
+        _rewrite_jsonl(metrics_path, history)
+        where = f"epoch {epochs_done + 1}" + (f", batch {epoch_state.batches_done + 1}" if epoch_state else "")
+        log(f"resumed from {ckpt_path}: continuing at {where}")
+    else:
+        if resume:
+            log(f"--resume: no checkpoint in {out_dir} yet, starting from scratch")
+        history = []
+        if os.path.exists(metrics_path):
+            os.remove(metrics_path)
+
+    def on_interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous_handler = signal.signal(signal.SIGTERM, on_interrupt) if hasattr(signal, "SIGTERM") else None
+    try:
+        while epochs_done < epochs:
+            epoch = epochs_done + 1
+            if epoch_state is None:
+                epoch_state = EpochState(epoch, train_loader.shuffled_order())
+            try:
+                train_epoch(model, optimizer, train_loader, epoch_state, schedules["batch"],
+                            show_progress=show_progress)
+            except KeyboardInterrupt:
+                save_checkpoint(ckpt_path, snapshot(epoch_state))
+                log(f"\ninterrupted: state saved to {ckpt_path} (epoch {epoch}, batch {epoch_state.batches_done}); "
+                    "continue with --resume")
+                raise Interrupted() from None
+            except TrainingDiverged as exc:
+                raise TrainingDiverged(
+                    f"{exc}. The last good checkpoint ({ckpt_path}, end of epoch {epochs_done}) is kept. "
+                    "Try a lower --lr, or --batch-norm."
+                ) from None
+            test = evaluate(model, test_loader)
+            train_seconds += epoch_state.seconds
+            record = {
+                "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": epoch_state.loss_sum / max(epoch_state.seen, 1),
+                "train_accuracy": epoch_state.correct / max(epoch_state.seen, 1),
+                "test_loss": test["loss"], "test_accuracy": test["accuracy"],
+                "epoch_seconds": epoch_state.seconds,
+                "images_per_second": epoch_state.seen / max(epoch_state.seconds, 1e-9),
+            }
+            if schedules["epoch"] is not None:
+                schedules["epoch"].step()
+            if schedules["plateau"] is not None:
+                schedules["plateau"].step(test["accuracy"])
+            epochs_done, epoch_state = epoch, None
+            save_checkpoint(ckpt_path, snapshot(None))
+            append_jsonl(metrics_path, record)
+            history.append(record)
+            log(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {100 * record['train_accuracy']:.2f}%  "
+                f"test loss {record['test_loss']:.4f} acc {100 * record['test_accuracy']:.2f}%  "
+                f"lr {record['lr']:.4g}  {record['images_per_second']:.0f} img/s  {record['epoch_seconds']:.1f} s")
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+    if history:
+        plot_curves(history, os.path.join(out_dir, "curves.png"))
+    last = history[-1] if history else {}
+    images = sum(h["images_per_second"] * h["epoch_seconds"] for h in history)
+    summary = {
+        "test_accuracy": last.get("test_accuracy"),
+        "best_test_accuracy": max((h["test_accuracy"] for h in history), default=None),
+        "test_loss": last.get("test_loss"),
+        "train_accuracy": last.get("train_accuracy"),
+        "epochs": epochs_done,
+        "train_seconds": train_seconds,
+        "images_per_second": images / max(sum(h["epoch_seconds"] for h in history), 1e-9) if history else None,
+        "backend": backends.get_backend(),
+        "parameters": model.num_parameters(),
+        "config": config,
+    }
+    write_json(os.path.join(out_dir, "summary.json"), summary)
+    return summary
+
+
+def _check_same_config(saved: dict, current: dict) -> None:
+    """A resumed run must train the same model on the same data; epochs, output and backend may change."""
+    free = {"epochs", "resume", "out", "backend", "quiet", "data_cache"}
+    changed = {k for k in set(saved) | set(current) if k not in free and saved.get(k) != current.get(k)}
+    if changed:
+        detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in sorted(changed))
+        raise ValueError(f"--resume: the checkpoint was made with other settings ({detail}); "
+                         "use the same options, or another --out folder")
+
+
+def _rewrite_jsonl(path, records) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        for r in records:
+            import json
+            f.write(json.dumps(r) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,193 @@
+"""The NIN training recipe behind examples/train_nin_cifar10.py and train_nin_mnist.py.
+
+It turns command-line options into a data pipeline, a model, an optimizer
+and a learning-rate schedule, then calls :func:`minidl.train.fit`. Every
+option has a sensible default; ``--quick`` is a preset for a 2-core CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from .. import backends
+from .. import random as mrandom
+from .. import data as mdata
+from .. import optim
+from ..models import NIN
+from .loop import Interrupted, TrainingDiverged, fit
+
+
+@dataclasses.dataclass
+class Task:
+    """What differs between the CIFAR-10 and MNIST scripts."""
+    name: str                       # "cifar10" or "mnist"
+    input_shape: tuple              # (C, H, W)
+    channels: tuple                 # NIN hidden channels per block
+    defaults: dict                  # option defaults
+    quick: dict                     # the --quick preset (overrides defaults, not explicit options)
+
+
+def build_parser(task: Task) -> argparse.ArgumentParser:
+    d = task.defaults
+    p = argparse.ArgumentParser(
+        description=f"Train Network In Network on {task.name.upper()} with minidl.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto",
+                   help="array backend; auto = CuPy when a GPU is usable, else NumPy")
+    p.add_argument("--data", default=None,
+                   help="data location: the official archive or its folder, or an image folder "
+                        "(root/{train,test}/<class>/*.png|jpg) as a directory or .tar.gz; "
+                        "default: download the official files into $MINIDL_DATA or ~/.cache/minidl")
+    p.add_argument("--epochs", type=int, default=d["epochs"])
+    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default: 0.05, or 0.1 with --batch-norm; 0.001 for adam/adamw)")
+    p.add_argument("--schedule", choices=["onecycle", "cosine", "step", "plateau", "constant"], default=d["schedule"],
+                   help="onecycle: warm-up then cosine decay; plateau: divide by 10 when test accuracy stalls (the paper)")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
+                   help="random translation (pad 4, crop) and horizontal flip")
+    p.add_argument("--preprocess", choices=["standard", "gcn-zca"], default="standard",
+                   help="standard: per-channel mean/std; gcn-zca: global contrast normalization + ZCA whitening (the paper)")
+    p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every convolution (modern NIN)")
+    p.add_argument("--width", type=float, default=1.0, help="scale every hidden channel count")
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--pool2", choices=["max", "avg"], default="max")
+    p.add_argument("--subset", type=int, default=None, help="train on a random (seeded) subset of this many images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=f"runs/nin-{task.name}", help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")
+    p.add_argument("--quick", action="store_true",
+                   help="CPU preset: " + ", ".join(f"{k}={v}" for k, v in task.quick.items()))
+    p.add_argument("--eval-batch-size", type=int, default=500)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def parse_config(task: Task, argv=None) -> dict:
+    parser = build_parser(task)
+    args = parser.parse_args(argv)
+    config = vars(args)
+    if args.quick:                      # the preset fills in what the user did not set explicitly
+        explicit = {a.dest for a in parser._actions if any(s in (argv if argv is not None else sys.argv[1:])
+                                                             for s in a.option_strings)}
+        for key, value in task.quick.items():
+            if key not in explicit:
+                config[key] = value
+    if config["lr"] is None:
+        config["lr"] = 0.001 if config["optimizer"] in ("adam", "adamw") else (0.1 if config["batch_norm"] else 0.05)
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        if config[key] < 1:
+            parser.error(f"--{key.replace('_', '-')} must be at least 1, got {config[key]}")
+    if config["subset"] is not None and config["subset"] < 1:
+        parser.error(f"--subset must be at least 1, got {config['subset']}")
+    if config["lr"] <= 0:
+        parser.error(f"--lr must be positive, got {config['lr']}")
+    return config
+
+
+def load_data(task: Task, location):
+    """(train, test) ArrayDatasets from the official files or an image folder."""
+    if task.name == "cifar10":
+        if location is None or mdata.looks_like_cifar10(location):
+            return mdata.load_cifar10(location)
+    else:
+        if location is None or mdata.looks_like_mnist(location):
+            return mdata.load_mnist(location)
+    return mdata.load_image_folder(location)
+
+
+def build_preprocess(kind: str, train_images):
+    """Fit the preprocessing on the training images only; it is then applied to both splits."""
+    x = mdata.to_float(train_images)
+    if kind == "standard":
+        return mdata.Standardize().fit(x)
+    return mdata.Compose([mdata.GlobalContrastNormalize(), mdata.ZCAWhitening()]).fit(x)
+
+
+def build_optimizer(model, config):
+    params = list(model.parameters())
+    if config["optimizer"] == "sgd":
+        return optim.SGD(params, lr=config["lr"], momentum=config["momentum"], nesterov=config["momentum"] > 0,
+                         weight_decay=config["weight_decay"])
+    cls = optim.Adam if config["optimizer"] == "adam" else optim.AdamW
+    return cls(params, lr=config["lr"], weight_decay=config["weight_decay"])
+
+
+def build_schedules(optimizer, config, steps_per_epoch):
+    """(per-batch schedule, per-epoch schedule, plateau schedule); at most one is not None."""
+    total = config["epochs"] * steps_per_epoch
+    kind = config["schedule"]
+    if kind == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], total_steps=total, pct_start=0.15), None, None
+    if kind == "cosine":
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), None, None
+    if kind == "step":
+        step = max(1, config["epochs"] // 3)
+        return None, optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=0.1), None
+    if kind == "plateau":
+        return None, None, optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1, patience=5)
+    return None, None, None
+
+
+def run(task: Task, argv=None) -> dict:
+    config = parse_config(task, argv)
+    log = print
+    backend = backends.set_backend(config["backend"])
+    mrandom.manual_seed(config["seed"])
+    t0 = time.perf_counter()
+    train, test = load_data(task, config["data"])
+    if train.images.shape[1:] != (task.input_shape[1], task.input_shape[2], task.input_shape[0]):
+        log(f"note: images are {train.images.shape[1:]} (H, W, C); the model adapts to {train.images.shape[3]} channels")
+    if config["subset"] is not None and config["subset"] < len(train):
+        train = train.subset(config["subset"], np.random.default_rng(config["seed"]))
+    preprocess = build_preprocess(config["preprocess"], train.images)
+    augment = mdata.Augment(pad=4 if task.name == "cifar10" else 2, flip=task.name == "cifar10") if config["augment"] else None
+    train_loader = mdata.DataLoader(train, config["batch_size"], shuffle=True, transform=preprocess, augment=augment)
+    test_loader = mdata.DataLoader(test, config["eval_batch_size"], shuffle=False, transform=preprocess)
+    log(f"data: {len(train)} training and {len(test)} test images of {train.images.shape[1:]} "
+        f"({len(train.classes)} classes), ready in {time.perf_counter() - t0:.1f} s; backend: {backend}")
+
+    model = NIN(num_classes=len(train.classes), in_channels=train.images.shape[3], batch_norm=config["batch_norm"],
+                dropout=config["dropout"], width=config["width"], pool2=config["pool2"], channels=task.channels)
+    log(f"model: NIN, {model.num_parameters():,} parameters, width {config['width']}"
+        f"{', batch norm' if config['batch_norm'] else ''}")
+    optimizer = build_optimizer(model, config)
+    schedules = build_schedules(optimizer, config, len(train_loader))
+    started = time.perf_counter()
+    try:
+        summary = fit(model, optimizer, train_loader, test_loader, config["epochs"], config["out"],
+                      {k: v for k, v in config.items()}, *schedules, resume=config["resume"],
+                      show_progress=not config["quiet"], log=log)
+    except Interrupted:
+        sys.exit(130)
+    except TrainingDiverged as exc:
+        log(f"error: {exc}")
+        sys.exit(2)
+    summary.update(wall_seconds=time.perf_counter() - t0, run_seconds=time.perf_counter() - started,
+                   machine=_machine(), date=time.strftime("%Y-%m-%d"))
+    from .report import write_json
+    write_json(os.path.join(config["out"], "summary.json"), summary)
+    log(f"done: test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs; "
+        f"{summary['images_per_second']:.0f} img/s; wall time {summary['wall_seconds']:.0f} s; "
+        f"results in {config['out']}")
+    return summary
+
+
+def _machine() -> dict:
+    info = {"python": platform.python_version(), "numpy": np.__version__, "cpu_count": os.cpu_count(),
+            "platform": platform.platform()}
+    if backends.get_backend() == "cupy":
+        cupy = backends.array_module("cupy")
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        info.update(cupy=cupy.__version__, gpu=props["name"].decode() if isinstance(props["name"], bytes) else props["name"])
+    return info
