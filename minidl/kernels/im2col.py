@@ -9,11 +9,13 @@ row of a matrix::
 so that the convolution becomes one matrix product:
 (N*Ho*Wo, kh*kw*C) @ (kh*kw*C, O).
 
-The copy loops over the kh*kw kernel offsets (i, j), never over pixels or
-images: for a fixed offset, ``x_padded[:, i:i+sh*Ho:sh, j:j+sw*Wo:sw, :]`` is the
-(N, Ho, Wo, C) block of every pixel each patch sees at that offset, one strided
-slice. col2im is the adjoint (the backward): it *adds* each offset's block back
-into place, so a pixel seen by several patches receives the sum.
+No Python loop over pixels or images: all patches at once are one *strided
+view* of the padded input (:func:`patches`), and im2col is a single copy of
+that view. col2im is the adjoint (the backward). Patches overlap, so it cannot
+write through a view; it loops over the kh*kw kernel offsets (i, j), where
+``x_padded[:, i:i+sh*Ho:sh, j:j+sw*Wo:sw, :]`` is the (N, Ho, Wo, C) block
+that every patch sees at that offset, and *adds* each offset's block back
+into place: a pixel seen by several patches receives the sum.
 """
 from __future__ import annotations
 
@@ -41,23 +43,37 @@ def window(x_padded, i: int, j: int, out_h: int, out_w: int, sh: int, sw: int):
     return x_padded[:, i:i + sh * (out_h - 1) + 1:sh, j:j + sw * (out_w - 1) + 1:sw, :]
 
 
+def patches(x_padded, kh: int, kw: int, sh: int, sw: int, out_h: int, out_w: int):
+    """A read-only (N, Ho, Wo, kh, kw, C) *view* of every patch of a padded (N, H, W, C) array; no copy.
+
+    Strides say how many bytes to skip to move one step along an axis. Moving to
+    the next output column skips sw input columns, and moving to the next kernel
+    column skips one input column, so both axes reuse the input's own strides.
+    """
+    xp = get_array_module(x_padded)
+    n, _, _, c = x_padded.shape
+    s_n, s_h, s_w, s_c = x_padded.strides
+    return xp.lib.stride_tricks.as_strided(
+        x_padded, shape=(n, out_h, out_w, kh, kw, c),
+        strides=(s_n, s_h * sh, s_w * sw, s_h, s_w, s_c))
+
+
 def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0, out=None):
     """(N, H, W, C) -> cols (N, Ho, Wo, kh, kw, C); reshape to (N*Ho*Wo, kh*kw*C) for the product.
 
+    The copy reads runs of kw*C contiguous numbers (one patch row) at a time.
     ``out``: an optional preallocated buffer of at least that many elements, reused across calls.
     """
     xp = get_array_module(x)
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    x_padded = pad_nhwc(x, ph, pw)
+    x_padded = xp.ascontiguousarray(pad_nhwc(x, ph, pw))
     shape = (n, out_h, out_w, kh, kw, c)
     if out is None:
         cols = xp.empty(shape, dtype=x.dtype)
     else:
         cols = out.reshape(-1)[:n * out_h * out_w * kh * kw * c].reshape(shape)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, :, i, j, :] = window(x_padded, i, j, out_h, out_w, sh, sw)
+    cols[...] = patches(x_padded, kh, kw, sh, sw, out_h, out_w)
     return cols
 
 

@@ -1,20 +1,46 @@
 """Pooling kernels on channels-last (N, H, W, C) arrays.
 
-Like im2col, they loop over the kh*kw offsets of the pooling window: at
-offset (i, j) one strided slice holds what every window sees there.
+Like im2col, they loop over the kh*kw offsets (i, j) of the pooling window,
+never over pixels: at offset (i, j), output cell (oh, ow) looks at input cell
+(oh*sh + i - ph, ow*sw + j - pw), and for all cells at once that is one
+strided slice of the input. Cells that would fall into the padding are simply
+left out of the slice (:func:`offset_slices`), so no padded copy of the input
+is ever made, and a padded cell can never win a max.
 
 Max pooling keeps, per output cell, the largest value and *which offset* held
 it (``argmax``, an int8 in [0, kh*kw)). The backward sends each output's
 gradient to that one input cell; with overlapping windows (NIN's 3x3 stride 2)
-one input cell can win several windows and receives the sum. Padding is
-filled with -inf, so a padded cell never wins.
+one input cell can win several windows and receives the sum.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..backends import get_array_module
-from .im2col import conv_output_size, pad_nhwc, window
+from .im2col import conv_output_size
+
+
+def offset_slices(offset: int, pad: int, stride: int, in_size: int, out_size: int):
+    """(output slice, input slice) of the cells that kernel offset ``offset`` sees inside the input.
+
+    Output cell o reads input cell o*stride + offset - pad; keep the o where that lies in [0, in_size).
+    """
+    first = max(0, -(-(pad - offset) // stride))                       # ceil((pad - offset) / stride)
+    last = min(out_size - 1, (in_size - 1 + pad - offset) // stride)
+    if last < first:
+        return None, None
+    start = first * stride + offset - pad
+    return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
+
+
+def _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
+    """Yield (k, output index, input index) for every kernel offset k = i*kw + j that sees real cells."""
+    for i in range(kh):
+        oh, ih = offset_slices(i, ph, sh, h, out_h)
+        for j in range(kw):
+            ow, iw = offset_slices(j, pw, sw, w, out_w)
+            if oh is not None and ow is not None:
+                yield i * kw + j, (slice(None), oh, ow), (slice(None), ih, iw)
 
 
 def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
@@ -22,15 +48,13 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
     xp = get_array_module(x)
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    x_padded = pad_nhwc(x, ph, pw, value=-np.inf)
-    out = window(x_padded, 0, 0, out_h, out_w, sh, sw).copy()
-    argmax = xp.zeros(out.shape, dtype=np.int8)
-    better = xp.empty(out.shape, dtype=bool)
-    for k in range(1, kh * kw):
-        candidate = window(x_padded, k // kw, k % kw, out_h, out_w, sh, sw)
-        xp.greater(candidate, out, out=better)      # strict: the first maximum wins ties
-        xp.copyto(out, candidate, where=better)
-        xp.copyto(argmax, np.int8(k), where=better)
+    out = xp.full((n, out_h, out_w, c), -np.inf, dtype=x.dtype)
+    argmax = xp.zeros((n, out_h, out_w, c), dtype=np.int8)
+    for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
+        current, candidate = out[o], x[i]
+        better = candidate > current                    # strict: the first maximum wins ties
+        xp.maximum(current, candidate, out=current)
+        argmax[o] = xp.where(better, np.int8(k), argmax[o])
     return out, argmax
 
 
@@ -39,37 +63,32 @@ def max_pool_backward(gy, argmax, input_shape, kh, kw, sh, sw, ph, pw):
     xp = get_array_module(gy)
     n, h, w, c = input_shape
     _, out_h, out_w, _ = gy.shape
-    gx_padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=gy.dtype)
+    gx = xp.zeros(input_shape, dtype=gy.dtype)
     zero = gy.dtype.type(0)
-    for k in range(kh * kw):
-        window(gx_padded, k // kw, k % kw, out_h, out_w, sh, sw)[...] += xp.where(argmax == k, gy, zero)
-    return _crop(gx_padded, ph, pw, h, w)
+    for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
+        gx[i] += xp.where(argmax[o] == k, gy[o], zero)
+    return gx
 
 
 def avg_pool_forward(x, kh, kw, sh, sw, ph, pw):
-    """Mean of each window (padded zeros count, as PyTorch's count_include_pad=True)."""
+    """Mean of each window; padded cells count as zeros (PyTorch's count_include_pad=True)."""
+    xp = get_array_module(x)
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    x_padded = pad_nhwc(x, ph, pw)
-    out = window(x_padded, 0, 0, out_h, out_w, sh, sw).copy()
-    for k in range(1, kh * kw):
-        out += window(x_padded, k // kw, k % kw, out_h, out_w, sh, sw)
+    out = xp.zeros((n, out_h, out_w, c), dtype=x.dtype)
+    for _, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
+        out[o] += x[i]
     out *= x.dtype.type(1.0 / (kh * kw))
     return out
 
 
 def avg_pool_backward(gy, input_shape, kh, kw, sh, sw, ph, pw):
+    """Each input cell receives 1/(kh*kw) of the gradient of every window it belongs to."""
     xp = get_array_module(gy)
     n, h, w, c = input_shape
     _, out_h, out_w, _ = gy.shape
     share = gy * gy.dtype.type(1.0 / (kh * kw))
-    gx_padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=gy.dtype)
-    for k in range(kh * kw):
-        window(gx_padded, k // kw, k % kw, out_h, out_w, sh, sw)[...] += share
-    return _crop(gx_padded, ph, pw, h, w)
-
-
-def _crop(x_padded, ph, pw, h, w):
-    if ph == 0 and pw == 0:
-        return x_padded
-    return get_array_module(x_padded).ascontiguousarray(x_padded[:, ph:ph + h, pw:pw + w, :])
+    gx = xp.zeros(input_shape, dtype=gy.dtype)
+    for _, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
+        gx[i] += share[o]
+    return gx

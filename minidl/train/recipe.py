@@ -20,6 +20,7 @@ from .. import backends
 from .. import random as mrandom
 from .. import data as mdata
 from .. import optim
+from ..kernels.host_memory import keep_freed_memory
 from ..models import NIN
 from .loop import Interrupted, TrainingDiverged, fit
 
@@ -143,6 +144,8 @@ def run(task: Task, argv=None) -> dict:
     config = parse_config(task, argv)
     log = print
     backend = backends.set_backend(config["backend"])
+    if backend == "numpy":
+        keep_freed_memory()        # reuse warm host memory between steps (minidl/kernels/host_memory.py)
     mrandom.manual_seed(config["seed"])
     t0 = time.perf_counter()
     train, test = load_data(task, config["data"])

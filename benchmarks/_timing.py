@@ -1,0 +1,51 @@
+"""Shared helpers of the benchmark scripts: timing, and PyTorch when it is installed."""
+from __future__ import annotations
+
+import statistics
+import time
+
+from minidl import backends
+
+
+def time_call(fn, repeats: int = 5, warmup: int = 1, sync=None) -> float:
+    """Median wall time of fn() in seconds, after warm-up; sync() waits for a GPU."""
+    sync = sync or (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def minidl_sync():
+    backends.synchronize()
+
+
+def load_torch(backend: str):
+    """(torch, device, sync) or (None, None, None) when PyTorch is missing or lacks the device."""
+    try:
+        import torch
+    except ImportError:
+        return None, None, None
+    if backend == "cupy":
+        if not torch.cuda.is_available():
+            return None, None, None
+        torch.backends.cudnn.benchmark = True
+        return torch, "cuda", torch.cuda.synchronize
+    import os
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch, "cpu", lambda: None
+
+
+def table(header, rows) -> str:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    line = "  ".join(str(h).rjust(w) if i else str(h).ljust(w) for i, (h, w) in enumerate(zip(header, widths)))
+    out = [line, "-" * len(line)]
+    for r in rows:
+        out.append("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(out)

@@ -1,0 +1,154 @@
+#!/usr/bin/env python
+"""Forward + backward time of each NIN kernel at NIN's shapes, minidl beside PyTorch.
+
+    python benchmarks/bench_ops.py                     # NumPy backend, batch 64 and 128
+    python benchmarks/bench_ops.py --backend cupy      # CuPy (PyTorch on CUDA beside it)
+    python benchmarks/bench_ops.py --batch 128 --repeats 3
+
+Inputs are float32 and stored channels-last, as inside a minidl NIN. PyTorch
+(if installed) runs the same op on the same data in its default memory format
+(NCHW contiguous); 'ratio' is minidl time / PyTorch time (below 1: minidl faster).
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minidl  # noqa: E402
+import minidl.functional as F  # noqa: E402
+from minidl import backends  # noqa: E402
+from minidl.kernels.host_memory import keep_freed_memory  # noqa: E402
+from _timing import load_torch, minidl_sync, table, time_call  # noqa: E402
+
+# (name, input (C, H, W), kind, arguments)
+NIN_OPS = [
+    ("conv1 5x5 3->192", (3, 32, 32), "conv", dict(out=192, k=5, pad=2)),
+    ("mlp1-1 1x1 192->160", (192, 32, 32), "conv", dict(out=160, k=1, pad=0)),
+    ("mlp1-2 1x1 160->96", (160, 32, 32), "conv", dict(out=96, k=1, pad=0)),
+    ("conv2 5x5 96->192", (96, 16, 16), "conv", dict(out=192, k=5, pad=2)),
+    ("mlp2 1x1 192->192", (192, 16, 16), "conv", dict(out=192, k=1, pad=0)),
+    ("conv3 3x3 192->192", (192, 8, 8), "conv", dict(out=192, k=3, pad=1)),
+    ("mlp3-2 1x1 192->10", (192, 8, 8), "conv", dict(out=10, k=1, pad=0)),
+    ("maxpool 3/2/1 96x32x32", (96, 32, 32), "maxpool", {}),
+    ("maxpool 3/2/1 192x16x16", (192, 16, 16), "maxpool", {}),
+    ("relu 192x32x32", (192, 32, 32), "relu", {}),
+    ("dropout 96x16x16", (96, 16, 16), "dropout", {}),
+    ("global avg pool 10x8x8", (10, 8, 8), "gap", {}),
+    ("batchnorm 192x32x32", (192, 32, 32), "bn", {}),
+    ("softmax cross-entropy", (10,), "ce", {}),
+]
+
+
+def minidl_case(kind, args, x_np, rng, xp):
+    """A closure that runs forward + backward of one op in minidl."""
+    x_cl = x_np if x_np.ndim != 4 else np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    x = minidl.Tensor(backends.to_backend(x_cl), requires_grad=kind != "conv" or x_np.shape[1] != 3)
+    params = []
+    if kind == "conv":
+        w = minidl.Tensor(backends.to_backend(rng.standard_normal((args["out"], x_np.shape[1], args["k"], args["k"]), dtype=np.float32) * 0.05), requires_grad=True)
+        b = minidl.Tensor(backends.to_backend(np.zeros(args["out"], np.float32)), requires_grad=True)
+        params = [w, b]
+        fn = lambda: F.conv2d(x, w, b, padding=args["pad"])  # noqa: E731
+    elif kind == "maxpool":
+        fn = lambda: F.max_pool2d(x, 3, 2, 1)  # noqa: E731
+    elif kind == "relu":
+        fn = lambda: F.relu(x)  # noqa: E731
+    elif kind == "dropout":
+        fn = lambda: F.dropout(x, 0.5, True)  # noqa: E731
+    elif kind == "gap":
+        fn = lambda: F.global_avg_pool2d(x)  # noqa: E731
+    elif kind == "bn":
+        c = x_np.shape[1]
+        g = minidl.Tensor(backends.to_backend(np.ones(c, np.float32)), requires_grad=True)
+        beta = minidl.Tensor(backends.to_backend(np.zeros(c, np.float32)), requires_grad=True)
+        rm, rv = xp.zeros(c, np.float32), xp.ones(c, np.float32)
+        fn = lambda: F.batch_norm2d(x, rm, rv, g, beta, training=True)  # noqa: E731
+    else:
+        labels = backends.to_backend(rng.integers(0, 10, x_np.shape[0]))
+        fn = lambda: F.softmax_cross_entropy(x, labels)  # noqa: E731
+    probe = None
+
+    def step():
+        nonlocal probe
+        y = fn()
+        if probe is None:
+            probe = xp.ones(y.shape, dtype=y.dtype)
+        y.backward(probe)
+    return step
+
+
+def torch_case(torch, device, kind, args, x_np, rng):
+    tF = torch.nn.functional
+    x = torch.tensor(x_np, device=device, requires_grad=kind != "conv" or x_np.shape[1] != 3)
+    if kind == "conv":
+        w = torch.tensor(rng.standard_normal((args["out"], x_np.shape[1], args["k"], args["k"]), dtype=np.float32) * 0.05, device=device, requires_grad=True)
+        b = torch.zeros(args["out"], device=device, requires_grad=True)
+        fn = lambda: tF.conv2d(x, w, b, padding=args["pad"])  # noqa: E731
+    elif kind == "maxpool":
+        fn = lambda: tF.max_pool2d(x, 3, 2, 1)  # noqa: E731
+    elif kind == "relu":
+        fn = lambda: tF.relu(x)  # noqa: E731
+    elif kind == "dropout":
+        fn = lambda: tF.dropout(x, 0.5, True)  # noqa: E731
+    elif kind == "gap":
+        fn = lambda: x.mean(dim=(2, 3))  # noqa: E731
+    elif kind == "bn":
+        c = x_np.shape[1]
+        g = torch.ones(c, device=device, requires_grad=True)
+        beta = torch.zeros(c, device=device, requires_grad=True)
+        rm, rv = torch.zeros(c, device=device), torch.ones(c, device=device)
+        fn = lambda: tF.batch_norm(x, rm, rv, g, beta, training=True)  # noqa: E731
+    else:
+        labels = torch.tensor(rng.integers(0, 10, x_np.shape[0]), device=device)
+        fn = lambda: tF.cross_entropy(x, labels)  # noqa: E731
+
+    def step():
+        y = fn()
+        y.backward(torch.ones_like(y))
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    parser.add_argument("--only", default=None, help="run only ops whose name contains this text")
+    args = parser.parse_args()
+
+    backend = backends.set_backend(args.backend)
+    keep_freed_memory()          # minidl's training default on Linux (minidl/kernels/host_memory.py)
+    xp = backends.array_module()
+    torch, device, torch_sync = (None, None, None) if args.no_torch else load_torch(backend)
+    print(f"minidl {minidl.__version__} on {backend}; numpy {np.__version__}; {os.cpu_count()} CPU cores; "
+          f"{platform.processor() or platform.machine()}; {time.strftime('%Y-%m-%d %H:%M')}")
+    if torch is not None:
+        print(f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads), default NCHW layout")
+    else:
+        print("PyTorch not installed (or no CUDA for it): minidl column only")
+    header = ["op (forward+backward)", "batch", "minidl ms"] + (["torch ms", "ratio"] if torch else [])
+    rows = []
+    rng = np.random.default_rng(0)
+    for batch in args.batch:
+        for name, shape, kind, op_args in NIN_OPS:
+            if args.only and args.only not in name:
+                continue
+            x_np = rng.standard_normal((batch, *shape), dtype=np.float32)
+            t_m = time_call(minidl_case(kind, op_args, x_np, rng, xp), args.repeats, sync=minidl_sync)
+            row = [name, batch, f"{1e3 * t_m:.2f}"]
+            if torch is not None:
+                t_t = time_call(torch_case(torch, device, kind, op_args, x_np, rng), args.repeats, sync=torch_sync)
+                row += [f"{1e3 * t_t:.2f}", f"{t_m / t_t:.2f}"]
+            rows.append(row)
+            print("  ".join(map(str, row)), file=sys.stderr, flush=True)
+    print(table(header, rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""Images per second of one NIN training step (forward, backward, SGD update), minidl beside PyTorch.
+
+    python benchmarks/bench_train_step.py                    # NumPy, batch 128, the paper's NIN
+    python benchmarks/bench_train_step.py --backend cupy     # CuPy, PyTorch on CUDA beside it
+    python benchmarks/bench_train_step.py --width 0.25 --batch 64
+
+The same network (NIN of NIN.md: dropout 0.5, max pools, GAP) and the same
+SGD with momentum 0.9 and weight decay 5e-4, on random float32 data. PyTorch
+runs twice: in its default NCHW layout and in channels_last (minidl's inside layout).
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minidl  # noqa: E402
+import minidl.functional as F  # noqa: E402
+from minidl import backends, optim  # noqa: E402
+from minidl.models import NIN  # noqa: E402
+from minidl.kernels.host_memory import keep_freed_memory  # noqa: E402
+from _timing import load_torch, minidl_sync, table, time_call  # noqa: E402
+
+
+def torch_nin(torch, width):
+    nn = torch.nn
+    c1, c2, c3 = [[max(1, round(c * width)) for c in b] for b in ((192, 160, 96), (192, 192, 192), (192, 192))]
+    c3 = c3 + [10]
+
+    def block(cin, chans, k, p):
+        layers, prev = [], cin
+        for i, c in enumerate(chans):
+            layers += [nn.Conv2d(prev, c, k if i == 0 else 1, padding=p if i == 0 else 0), nn.ReLU()]
+            prev = c
+        return layers
+    return nn.Sequential(*block(3, c1, 5, 2), nn.MaxPool2d(3, 2, 1), nn.Dropout(0.5),
+                         *block(c1[-1], c2, 5, 2), nn.MaxPool2d(3, 2, 1), nn.Dropout(0.5),
+                         *block(c2[-1], c3, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-torch", action="store_true")
+    args = parser.parse_args()
+
+    backend = backends.set_backend(args.backend)
+    keep_freed_memory()          # minidl's training default on Linux (minidl/kernels/host_memory.py)
+    minidl.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x_np = rng.random((args.batch, 3, 32, 32), dtype=np.float32)
+    y_np = rng.integers(0, 10, args.batch)
+    print(f"NIN training step, batch {args.batch}, width {args.width}, float32; minidl {minidl.__version__} on {backend}; "
+          f"{os.cpu_count()} CPU cores; {time.strftime('%Y-%m-%d %H:%M')}")
+
+    model = NIN(width=args.width)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = minidl.Tensor(backends.to_backend(np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)))
+    y = backends.to_backend(y_np)
+
+    def minidl_step():
+        loss = F.softmax_cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    rows = []
+    t = time_call(minidl_step, args.repeats, sync=minidl_sync)
+    rows.append(["minidl (channels-last inside)", f"{1e3 * t:.1f}", f"{args.batch / t:.1f}", "1.00"])
+    base = args.batch / t
+    torch, device, sync = (None, None, None) if args.no_torch else load_torch(backend)
+    if torch is not None:
+        for layout in ("contiguous", "channels_last"):
+            net = torch_nin(torch, args.width).to(device)
+            xt = torch.tensor(x_np, device=device)
+            if layout == "channels_last":
+                net = net.to(memory_format=torch.channels_last)
+                xt = xt.contiguous(memory_format=torch.channels_last)
+            yt = torch.tensor(y_np, device=device)
+            topt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+            def torch_step():
+                loss = torch.nn.functional.cross_entropy(net(xt), yt)
+                topt.zero_grad()
+                loss.backward()
+                topt.step()
+            tt = time_call(torch_step, args.repeats, sync=sync)
+            rows.append([f"PyTorch {torch.__version__} {device} {layout}", f"{1e3 * tt:.1f}",
+                         f"{args.batch / tt:.1f}", f"{base / (args.batch / tt):.2f}"])
+    print(table(["framework", "ms / step", "images / s", "minidl / this"], rows))
+
+
+if __name__ == "__main__":
+    main()

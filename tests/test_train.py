@@ -1,0 +1,147 @@
+"""The training loop: atomic checkpoints, exact resume (between and inside epochs), NaN stop, reports."""
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import data as mdata
+from minidl import optim
+from minidl.models import NIN
+from minidl.train import checkpoint as ckpt_mod
+from minidl.train import fit, load_checkpoint, save_checkpoint
+from minidl.train.loop import Interrupted, TrainingDiverged
+
+
+def tiny_datasets(n_train=48, n_test=16, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    classes = ["a", "b", "c"]
+
+    def make(n):
+        labels = rng.integers(0, 3, n).astype(np.int64)
+        images = rng.integers(0, 256, (n, size, size, 3)).astype(np.uint8)
+        images[..., 0] = np.where(labels[:, None, None] == 0, 250, images[..., 0])   # something learnable
+        return mdata.ArrayDataset(images, labels, classes)
+    return make(n_train), make(n_test)
+
+
+def build(seed=0, lr=0.05):
+    minidl.manual_seed(seed)
+    train, test = tiny_datasets()
+    prep = mdata.Standardize().fit(mdata.to_float(train.images))
+    train_loader = mdata.DataLoader(train, 8, shuffle=True, transform=prep, augment=mdata.Augment(pad=1, flip=True))
+    test_loader = mdata.DataLoader(test, 16, shuffle=False, transform=prep)
+    model = NIN(num_classes=3, width=0.05, dropout=0.5)
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=4 * len(train_loader))
+    return model, opt, sched, train_loader, test_loader
+
+
+CONFIG = {"width": 0.05, "seed": 0}
+
+
+def run_fit(out, epochs, resume=False, model_parts=None):
+    model, opt, sched, tr, te = model_parts or build()
+    summary = fit(model, opt, tr, te, epochs, str(out), dict(CONFIG), batch_schedule=sched, resume=resume,
+                  show_progress=False, log=lambda *a: None)
+    return model, summary
+
+
+def weights(model):
+    return {k: np.array(v) for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_resume_between_epochs_gives_identical_weights(tmp_path):
+    straight, _ = run_fit(tmp_path / "straight", 4)
+    run_fit(tmp_path / "split", 2)
+    resumed, summary = run_fit(tmp_path / "split", 4, resume=True)
+    assert summary["epochs"] == 4
+    assert_same_weights(weights(straight), weights(resumed))
+    lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["epoch"] for l in lines] == [1, 2, 3, 4]
+
+
+def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
+    straight, _ = run_fit(tmp_path / "straight", 2)
+
+    parts = build()
+    model, opt = parts[0], parts[1]
+    calls = {"n": 0}
+    real_step = opt.step
+
+    def step_then_interrupt():
+        real_step()
+        calls["n"] += 1
+        if calls["n"] == 9:            # epoch 2 (6 batches per epoch), third batch
+            raise KeyboardInterrupt
+    monkeypatch.setattr(opt, "step", step_then_interrupt)
+    with pytest.raises(Interrupted):
+        run_fit(tmp_path / "split", 2, model_parts=parts)
+    state = load_checkpoint(tmp_path / "split" / "checkpoint.pkl")
+    assert state["epochs_done"] == 1 and state["epoch_state"]["batches_done"] == 3
+    resumed, _ = run_fit(tmp_path / "split", 2, resume=True)
+    assert_same_weights(weights(straight), weights(resumed))
+
+
+def test_outputs_written(tmp_path):
+    _, summary = run_fit(tmp_path, 2)
+    for name in ("checkpoint.pkl", "metrics.jsonl", "summary.json", "curves.png"):
+        assert (tmp_path / name).exists(), name
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("test_accuracy", "epochs", "train_seconds", "images_per_second", "backend", "config"):
+        assert key in saved
+    assert saved["epochs"] == 2 and saved["backend"] == "numpy"
+    assert 0.0 <= saved["test_accuracy"] <= 1.0
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    run_fit(tmp_path, 1)
+    before = (tmp_path / "checkpoint.pkl").read_bytes()
+    model, opt, sched, tr, te = build()
+    model.load_state_dict(load_checkpoint(tmp_path / "checkpoint.pkl")["model"])
+    for p in model.parameters():
+        p.data[...] = np.nan
+    with pytest.raises(TrainingDiverged, match="nan.*last good checkpoint"):
+        fit(model, opt, tr, te, 3, str(tmp_path), dict(CONFIG), resume=False, show_progress=False, log=lambda *a: None)
+    assert (tmp_path / "checkpoint.pkl").read_bytes() == before
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    run_fit(tmp_path, 1)
+    model, opt, sched, tr, te = build()
+    with pytest.raises(ValueError, match="width"):
+        fit(model, opt, tr, te, 2, str(tmp_path), {"width": 0.5, "seed": 0}, resume=True, show_progress=False,
+            log=lambda *a: None)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "c.pkl"
+    save_checkpoint(path, {"x": np.arange(3)})
+
+    def broken_dump(obj, f, protocol=None):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+    monkeypatch.setattr(ckpt_mod.pickle, "dump", broken_dump)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"x": np.arange(5)})
+    monkeypatch.setattr(ckpt_mod.pickle, "dump", pickle.dump)
+    np.testing.assert_array_equal(load_checkpoint(path)["x"], np.arange(3))
+    assert sorted(os.listdir(tmp_path)) == ["c.pkl"]          # no temporary file left behind
+
+
+def test_load_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pkl")
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="not a readable minidl checkpoint"):
+        load_checkpoint(bad)
