@@ -2,6 +2,7 @@
 import json
 import os
 import pickle
+import signal
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
         real_step()
         calls["n"] += 1
         if calls["n"] == 9:            # epoch 2 (6 batches per epoch), third batch
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)    # Ctrl-C in the middle of a step
     monkeypatch.setattr(opt, "step", step_then_interrupt)
     with pytest.raises(Interrupted):
         run_fit(tmp_path / "split", 2, model_parts=parts)

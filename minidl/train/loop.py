@@ -43,6 +43,40 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C arrived; the state was saved."""
 
 
+class StopFlag:
+    """Set by the first Ctrl-C (SIGINT) or SIGTERM; the loop stops at the next batch boundary.
+
+    A step interrupted half-way (weights updated, schedule not yet) could not be resumed
+    exactly, so the signal only raises a flag; a second Ctrl-C stops at once.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:      # not the main thread: signals stay as they are
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class _StopRequested(Exception):
+    pass
+
+
 def progress_bar(total, desc, enabled=True):
     try:
         from tqdm.auto import tqdm
@@ -81,7 +115,7 @@ class EpochState:
 
 
 def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, check_every: int = 20,
-                show_progress: bool = True) -> EpochState:
+                show_progress: bool = True, stop: StopFlag | None = None) -> EpochState:
     """Run the remaining batches of ``state.epoch``; the loss is checked for NaN every ``check_every`` batches.
 
     ``schedule``: an LR schedule stepped after every batch (or None).
@@ -110,7 +144,8 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
             device_correct = device_correct + (logits.data.argmax(axis=1) == y).sum()
             pending += n
             state.batches_done = b + 1
-            if state.batches_done % check_every == 0 or state.batches_done == n_batches:
+            stopping = stop is not None and stop.requested
+            if state.batches_done % check_every == 0 or state.batches_done == n_batches or stopping:
                 batch_loss = float(device_loss)
                 if not math.isfinite(batch_loss):
                     raise TrainingDiverged(
@@ -128,6 +163,8 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
                                     acc=f"{100 * state.correct / state.seen:.1f}%",
                                     lr=f"{optimizer.param_groups[0]['lr']:.3g}",
                                     refresh=False)
+            if stopping:
+                raise _StopRequested
     finally:
         if bar is not None:
             bar.close()
@@ -182,22 +219,21 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
         if os.path.exists(metrics_path):
             os.remove(metrics_path)
 
-    def on_interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous_handler = signal.signal(signal.SIGTERM, on_interrupt) if hasattr(signal, "SIGTERM") else None
-    try:
+    with StopFlag() as stop:
         while epochs_done < epochs:
             epoch = epochs_done + 1
             if epoch_state is None:
                 epoch_state = EpochState(epoch, train_loader.shuffled_order())
             try:
                 train_epoch(model, optimizer, train_loader, epoch_state, schedules["batch"],
-                            show_progress=show_progress)
-            except KeyboardInterrupt:
+                            show_progress=show_progress, stop=stop)
+            except _StopRequested:
                 save_checkpoint(ckpt_path, snapshot(epoch_state))
                 log(f"\ninterrupted: state saved to {ckpt_path} (epoch {epoch}, batch {epoch_state.batches_done}); "
                     "continue with --resume")
+                raise Interrupted() from None
+            except KeyboardInterrupt:
+                log(f"\nstopped at once (second Ctrl-C): the last checkpoint in {ckpt_path} is kept")
                 raise Interrupted() from None
             except TrainingDiverged as exc:
                 raise TrainingDiverged(
@@ -225,9 +261,9 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
             log(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {100 * record['train_accuracy']:.2f}%  "
                 f"test loss {record['test_loss']:.4f} acc {100 * record['test_accuracy']:.2f}%  "
                 f"lr {record['lr']:.4g}  {record['images_per_second']:.0f} img/s  {record['epoch_seconds']:.1f} s")
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+            if stop.requested and epochs_done < epochs:
+                log(f"interrupted: state saved to {ckpt_path} (end of epoch {epoch}); continue with --resume")
+                raise Interrupted()
 
     if history:
         plot_curves(history, os.path.join(out_dir, "curves.png"))

@@ -1,0 +1,56 @@
+r"""Stochastic gradient descent with momentum, Nesterov momentum and weight decay.
+
+The rule is PyTorch's. For a parameter :math:`p` with gradient :math:`g_t` at step :math:`t`:
+
+.. math::
+
+    g_t &\leftarrow g_t + \lambda\, p_{t-1}                                   &&\text{(weight decay, L2)}\\
+    b_t &= g_t \ \text{ if } t = 1, \quad
+           b_t = \mu\, b_{t-1} + (1 - \tau)\, g_t \ \text{ otherwise}        &&\text{(momentum buffer)}\\
+    d_t &= g_t + \mu\, b_t \ \text{ (Nesterov)}, \quad d_t = b_t \ \text{ (classical)}\\
+    p_t &= p_{t-1} - \eta\, d_t
+
+with learning rate :math:`\eta` (``lr``), momentum :math:`\mu`, dampening :math:`\tau` and
+weight decay :math:`\lambda`. With :math:`\mu = 0` there is no buffer and :math:`d_t = g_t`.
+
+Note the buffer holds a sum of *gradients*, and ``lr`` multiplies it afterwards (Sutskever
+et al. put ``lr`` inside the buffer instead); the two agree while ``lr`` is constant.
+"""
+from __future__ import annotations
+
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """SGD(params, lr, momentum=0, dampening=0, nesterov=False, weight_decay=0)."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                        weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, group: dict) -> None:
+        super()._check_hyperparameters(group)
+        for key in ("momentum", "weight_decay"):
+            if not group[key] >= 0:
+                raise ValueError(f"SGD: {key} must be >= 0, got {group[key]}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening 0, "
+                             f"got momentum={group['momentum']}, dampening={group['dampening']}")
+
+    def _update(self, param, grad, state: dict, group: dict) -> None:
+        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        if weight_decay != 0:
+            grad = grad + weight_decay * param                 # a new array: p.grad stays untouched
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:                                    # first step: the buffer is the gradient
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * grad
+            direction = grad + momentum * buf if group["nesterov"] else buf
+        else:
+            direction = grad
+        param -= lr * direction
