@@ -178,8 +178,8 @@ class OneCycleLR(LRScheduler):
         self.max_lrs = max_lrs
         self.min_lrs = [lr / div_factor / final_div_factor for lr in max_lrs]
         # Each phase: (last step of the phase, name of the start rate list, name of the end rate list)
-        self.phases = [(float(pct_start * total_steps) - 1, "base_lrs", "max_lrs"),
-                       (float(total_steps - 1), "max_lrs", "min_lrs")]
+        self.phases = [[float(pct_start * total_steps) - 1, "base_lrs", "max_lrs"],
+                       [float(total_steps - 1), "max_lrs", "min_lrs"]]
         if last_epoch == -1:
             for group, lr in zip(groups, max_lrs):
                 group["initial_lr"] = lr / div_factor        # the cycle starts here, whatever group["lr"] was

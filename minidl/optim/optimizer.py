@@ -30,6 +30,8 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 
+import numpy as np
+
 from .. import backends
 from ..engine import Tensor
 
@@ -126,7 +128,7 @@ class Optimizer:
         return enumerate(p for group in self.param_groups for p in group["params"])
 
     def state_dict(self) -> dict:
-        """The optimizer's state as NumPy arrays and plain Python values.
+        """A snapshot of the optimizer as NumPy arrays (copies) and plain Python values.
 
         ``{"state": {position: {name: array or number}}, "param_groups": [{hyper-parameters...,
         "params": [positions]}]}``; positions count parameters across all groups.
@@ -134,8 +136,7 @@ class Optimizer:
         state = {}
         for index, p in self._indexed_params():
             if self.state.get(p):
-                state[index] = {name: backends.to_numpy(value) if _is_array(value) else copy.deepcopy(value)
-                                for name, value in self.state[p].items()}
+                state[index] = {name: _host_copy(value) for name, value in self.state[p].items()}
         groups, start = [], 0
         for group in self.param_groups:
             count = len(group["params"])
@@ -203,3 +204,12 @@ class Optimizer:
 def _is_array(value) -> bool:
     """True for a NumPy or CuPy array (not for Python numbers)."""
     return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _host_copy(value):
+    """A NumPy copy of an array (from either backend), a deep copy of anything else."""
+    if not _is_array(value):
+        return copy.deepcopy(value)
+    if backends.is_cupy_array(value):
+        return backends.to_numpy(value)              # the transfer to the host is already a copy
+    return np.array(value, copy=True)

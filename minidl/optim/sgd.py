@@ -46,7 +46,7 @@ class SGD(Optimizer):
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:                                    # first step: the buffer is the gradient
-                buf = state["momentum_buffer"] = grad.copy()
+                buf = state["momentum_buffer"] = grad.astype(param.dtype, copy=True)
             else:
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
