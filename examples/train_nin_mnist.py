@@ -21,7 +21,7 @@ MNIST = Task(
     input_shape=(1, 28, 28),
     channels=MNIST_CHANNELS,
     defaults=dict(epochs=30, batch_size=128, schedule="onecycle", weight_decay=5e-4, augment=False),
-    quick=dict(width=0.5, subset=10000, epochs=3, batch_size=64, lr=0.05, dropout=0.0,
+    quick=dict(width=0.5, batch_norm=True, subset=10000, epochs=2, batch_size=64, lr=0.1, dropout=0.0,
                out="runs/nin-mnist-quick"),
 )
 

@@ -287,7 +287,9 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
 
 def _check_same_config(saved: dict, current: dict) -> None:
     """A resumed run must train the same model on the same data; epochs, output and backend may change."""
-    free = {"epochs", "resume", "out", "backend", "quiet", "data_cache"}
+    free = {"resume", "out", "backend", "quiet", "eval_batch_size"}
+    if current.get("schedule") in ("plateau", "constant"):
+        free.add("epochs")          # these schedules do not depend on the run's length: it may grow
     changed = {k for k in set(saved) | set(current) if k not in free and saved.get(k) != current.get(k)}
     if changed:
         detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in sorted(changed))
