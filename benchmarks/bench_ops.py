@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import minidl  # noqa: E402
 import minidl.functional as F  # noqa: E402
 from minidl import backends  # noqa: E402
+from minidl.kernels.layout import empty_like_layout  # noqa: E402
 from minidl.kernels.host_memory import keep_freed_memory  # noqa: E402
 from _timing import load_torch, minidl_sync, table, time_call  # noqa: E402
 
@@ -66,6 +67,7 @@ def minidl_case(kind, args, x_np, rng, xp):
         c = x_np.shape[1]
         g = minidl.Tensor(backends.to_backend(np.ones(c, np.float32)), requires_grad=True)
         beta = minidl.Tensor(backends.to_backend(np.zeros(c, np.float32)), requires_grad=True)
+        params = [g, beta]
         rm, rv = xp.zeros(c, np.float32), xp.ones(c, np.float32)
         fn = lambda: F.batch_norm2d(x, rm, rv, g, beta, training=True)  # noqa: E731
     else:
@@ -75,9 +77,12 @@ def minidl_case(kind, args, x_np, rng, xp):
 
     def step():
         nonlocal probe
+        for t in [x, *params]:          # as zero_grad() in training: no accumulation into old grads
+            t.grad = None
         y = fn()
-        if probe is None:
-            probe = xp.ones(y.shape, dtype=y.dtype)
+        if probe is None:               # an upstream gradient laid out like y, as in a real backward pass
+            probe = empty_like_layout(y.data)
+            probe[...] = 1
         y.backward(probe)
     return step
 
@@ -85,9 +90,11 @@ def minidl_case(kind, args, x_np, rng, xp):
 def torch_case(torch, device, kind, args, x_np, rng):
     tF = torch.nn.functional
     x = torch.tensor(x_np, device=device, requires_grad=kind != "conv" or x_np.shape[1] != 3)
+    params = []
     if kind == "conv":
         w = torch.tensor(rng.standard_normal((args["out"], x_np.shape[1], args["k"], args["k"]), dtype=np.float32) * 0.05, device=device, requires_grad=True)
         b = torch.zeros(args["out"], device=device, requires_grad=True)
+        params = [w, b]
         fn = lambda: tF.conv2d(x, w, b, padding=args["pad"])  # noqa: E731
     elif kind == "maxpool":
         fn = lambda: tF.max_pool2d(x, 3, 2, 1)  # noqa: E731
@@ -101,6 +108,7 @@ def torch_case(torch, device, kind, args, x_np, rng):
         c = x_np.shape[1]
         g = torch.ones(c, device=device, requires_grad=True)
         beta = torch.zeros(c, device=device, requires_grad=True)
+        params = [g, beta]
         rm, rv = torch.zeros(c, device=device), torch.ones(c, device=device)
         fn = lambda: tF.batch_norm(x, rm, rv, g, beta, training=True)  # noqa: E731
     else:
@@ -108,6 +116,8 @@ def torch_case(torch, device, kind, args, x_np, rng):
         fn = lambda: tF.cross_entropy(x, labels)  # noqa: E731
 
     def step():
+        for t in [x, *params]:
+            t.grad = None
         y = fn()
         y.backward(torch.ones_like(y))
     return step

@@ -32,18 +32,16 @@ class GradcheckError(AssertionError):
 def numerical_grad(fn, inputs, index, probe, eps=1e-6):
     """Central-difference gradient of sum(fn(*inputs) * probe) with respect to inputs[index]."""
     x = inputs[index].data
-    xp = get_array_module(x)
-    grad = xp.zeros_like(x)
-    flat_x, flat_g = x.reshape(-1), grad.reshape(-1)   # views: writing them writes x and grad
+    grad = np.zeros(x.shape)
     with no_grad():
-        for i in range(flat_x.size):
-            original = flat_x[i].copy()
-            flat_x[i] = original + eps
+        for i in np.ndindex(*x.shape):      # x[i] writes through any memory layout (unlike x.reshape(-1))
+            original = x[i].copy()
+            x[i] = original + eps
             plus = float((fn(*inputs).data * probe).sum())
-            flat_x[i] = original - eps
+            x[i] = original - eps
             minus = float((fn(*inputs).data * probe).sum())
-            flat_x[i] = original
-            flat_g[i] = (plus - minus) / (2 * eps)
+            x[i] = original
+            grad[i] = (plus - minus) / (2 * eps)
     return grad
 
 
