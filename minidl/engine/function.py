@@ -94,6 +94,7 @@ class Function:
         """Drop inputs and saved arrays once backward has used them (frees memory)."""
         self.__dict__.clear()
         self._released = True
+        self.inputs = ()
 
     # -- helpers ------------------------------------------------------------
     @property
