@@ -130,10 +130,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--only", default=None, help="run only ops whose name contains this text")
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="leave glibc's allocator as it is (minidl/kernels/host_memory.py explains the difference)")
     args = parser.parse_args()
 
     backend = backends.set_backend(args.backend)
-    keep_freed_memory()          # minidl's training default on Linux (minidl/kernels/host_memory.py)
+    if not args.system_allocator:
+        keep_freed_memory()      # minidl's training default on Linux; it speeds up PyTorch in this process too
     xp = backends.array_module()
     torch, device, torch_sync = (None, None, None) if args.no_torch else load_torch(backend)
     print(f"minidl {minidl.__version__} on {backend}; numpy {np.__version__}; {os.cpu_count()} CPU cores; "

@@ -49,16 +49,20 @@ def main():
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="leave glibc's allocator as it is (minidl/kernels/host_memory.py explains the difference)")
     args = parser.parse_args()
 
     backend = backends.set_backend(args.backend)
-    keep_freed_memory()          # minidl's training default on Linux (minidl/kernels/host_memory.py)
+    if not args.system_allocator:
+        keep_freed_memory()      # minidl's training default on Linux; it speeds up PyTorch in this process too
     minidl.manual_seed(0)
     rng = np.random.default_rng(0)
     x_np = rng.random((args.batch, 3, 32, 32), dtype=np.float32)
     y_np = rng.integers(0, 10, args.batch)
     print(f"NIN training step, batch {args.batch}, width {args.width}, float32; minidl {minidl.__version__} on {backend}; "
-          f"{os.cpu_count()} CPU cores; {time.strftime('%Y-%m-%d %H:%M')}")
+          f"{os.cpu_count()} CPU cores; host allocator: {'glibc default' if args.system_allocator else 'keep freed memory'}; "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
 
     model = NIN(width=args.width)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)

@@ -23,11 +23,14 @@ class Dropout(Function):
         xp = get_array_module(x)
         self.scale = x.dtype.type(1.0 / (1.0 - self.p))
         self.keep = _uniform_like(x, xp) >= self.p
-        return xp.where(self.keep, x * self.scale, x.dtype.type(0))
+        y = x * self.keep
+        y *= self.scale
+        return y
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        return xp.where(self.keep, gy * self.scale, gy.dtype.type(0))
+        gx = gy * self.keep
+        gx *= self.scale
+        return gx
 
 
 def _uniform_like(x, xp):

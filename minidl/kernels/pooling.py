@@ -51,10 +51,10 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
     out = xp.full((n, out_h, out_w, c), -np.inf, dtype=x.dtype)
     argmax = xp.zeros((n, out_h, out_w, c), dtype=np.int8)
     for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
-        current, candidate = out[o], x[i]
-        better = candidate > current                    # strict: the first maximum wins ties
+        current, candidate, winner = out[o], x[i], argmax[o]
+        better = (candidate > current).view(np.int8)    # 1 where offset k beats the best so far (ties: first wins)
         xp.maximum(current, candidate, out=current)
-        argmax[o] = xp.where(better, np.int8(k), argmax[o])
+        winner += better * (np.int8(k) - winner)        # winner = k where better (arithmetic beats a masked copy)
     return out, argmax
 
 
@@ -64,9 +64,8 @@ def max_pool_backward(gy, argmax, input_shape, kh, kw, sh, sw, ph, pw):
     n, h, w, c = input_shape
     _, out_h, out_w, _ = gy.shape
     gx = xp.zeros(input_shape, dtype=gy.dtype)
-    zero = gy.dtype.type(0)
     for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
-        gx[i] += xp.where(argmax[o] == k, gy[o], zero)
+        gx[i] += gy[o] * (argmax[o] == k)
     return gx
 
 
