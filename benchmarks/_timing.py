@@ -22,6 +22,24 @@ def time_call(fn, repeats: int = 5, warmup: int = 1, sync=None) -> float:
     return statistics.median(times)
 
 
+def add_common_options(parser) -> None:
+    """Options every benchmark takes."""
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="leave glibc's allocator as it is (minidl/kernels/host_memory.py explains the difference)")
+
+
+def setup(args) -> str:
+    """Select the backend and the host allocator; returns the backend's name."""
+    from minidl.kernels.host_memory import keep_freed_memory
+    backend = backends.set_backend(args.backend)
+    if not args.system_allocator:
+        keep_freed_memory()      # minidl's training default on Linux; it speeds up PyTorch in this process too
+    return backend
+
+
 def minidl_sync():
     backends.synchronize()
 

@@ -23,8 +23,7 @@ import minidl  # noqa: E402
 import minidl.functional as F  # noqa: E402
 from minidl import backends  # noqa: E402
 from minidl.kernels.layout import empty_like_layout  # noqa: E402
-from minidl.kernels.host_memory import keep_freed_memory  # noqa: E402
-from _timing import load_torch, minidl_sync, table, time_call  # noqa: E402
+from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_call  # noqa: E402
 
 # (name, input (C, H, W), kind, arguments)
 NIN_OPS = [
@@ -115,28 +114,27 @@ def torch_case(torch, device, kind, args, x_np, rng):
         labels = torch.tensor(rng.integers(0, 10, x_np.shape[0]), device=device)
         fn = lambda: tF.cross_entropy(x, labels)  # noqa: E731
 
+    probe = None
+
     def step():
+        nonlocal probe
         for t in [x, *params]:
             t.grad = None
         y = fn()
-        y.backward(torch.ones_like(y))
+        if probe is None:               # made once, as for minidl
+            probe = torch.ones_like(y)
+        y.backward(probe)
     return step
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    add_common_options(parser)
     parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--only", default=None, help="run only ops whose name contains this text")
-    parser.add_argument("--system-allocator", action="store_true",
-                        help="leave glibc's allocator as it is (minidl/kernels/host_memory.py explains the difference)")
     args = parser.parse_args()
 
-    backend = backends.set_backend(args.backend)
-    if not args.system_allocator:
-        keep_freed_memory()      # minidl's training default on Linux; it speeds up PyTorch in this process too
+    backend = setup(args)
     xp = backends.array_module()
     torch, device, torch_sync = (None, None, None) if args.no_torch else load_torch(backend)
     print(f"minidl {minidl.__version__} on {backend}; numpy {np.__version__}; {os.cpu_count()} CPU cores; "

@@ -22,8 +22,7 @@ import minidl  # noqa: E402
 import minidl.functional as F  # noqa: E402
 from minidl import backends, optim  # noqa: E402
 from minidl.models import NIN  # noqa: E402
-from minidl.kernels.host_memory import keep_freed_memory  # noqa: E402
-from _timing import load_torch, minidl_sync, table, time_call  # noqa: E402
+from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_call  # noqa: E402
 
 
 def torch_nin(torch, width):
@@ -44,18 +43,12 @@ def torch_nin(torch, width):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    add_common_options(parser)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-torch", action="store_true")
-    parser.add_argument("--system-allocator", action="store_true",
-                        help="leave glibc's allocator as it is (minidl/kernels/host_memory.py explains the difference)")
     args = parser.parse_args()
 
-    backend = backends.set_backend(args.backend)
-    if not args.system_allocator:
-        keep_freed_memory()      # minidl's training default on Linux; it speeds up PyTorch in this process too
+    backend = setup(args)
     minidl.manual_seed(0)
     rng = np.random.default_rng(0)
     x_np = rng.random((args.batch, 3, 32, 32), dtype=np.float32)

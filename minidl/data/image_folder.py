@@ -1,149 +1,288 @@
-"""Image folders: ``root/{train,test}/<class>/*.png|jpg``, as a directory or a tar(.gz) archive.
+"""Image folders: one sub-folder per class, as a directory or a tar archive.
 
-Classes are the sub-folder names in sorted order. Decoding tens of thousands
-of small images takes a while (about 20 s for CIFAR-10's 60,000 JPEGs on one
-core), so the decoded arrays are cached as an .npz file keyed by the
-source's path, size and modification time: the second run starts in seconds.
+The layout, common for data sets shared as plain image files::
+
+    [top/]train/<class name>/<any name>.png|.jpg|.jpeg
+    [top/]test/<class name>/<any name>.png|.jpg|.jpeg
+
+``path`` is that directory, or a ``.tar``, ``.tar.gz`` or ``.tgz`` archive of it
+(which may wrap everything in one top folder, e.g. ``cifar10-jpeg/train/...``).
+The archive is read in one sequential pass and the images are decoded from
+memory, so nothing is extracted to disk.
+
+* Classes are the sub-folder names sorted alphabetically; class k is the k-th
+  name. Both splits must have the same classes.
+* The first image fixes the colour mode: grayscale images become C = 1
+  channel, anything else RGB with C = 3 channels; other images are converted to
+  it. It also fixes the size: every image must have the same height and width.
+* Within a class, files are taken in sorted name order.
+
+Decoding is the slow part: about 10-20 s for CIFAR-10's 60,000 small JPEGs on
+one core. So the decoded arrays are *cached* as an ``.npz`` file in the cache
+folder ($MINIDL_DATA or ~/.cache/minidl), named after a fingerprint of the
+source (its absolute path, size and modification time). The next call with the
+same, unchanged source loads that file in about a second; changing the source
+changes the fingerprint, so a stale cache is never used. The cache is written to
+a temporary file first and renamed into place, so an interrupted run never
+leaves a half-written cache behind.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import posixpath
 import tarfile
 import tempfile
+import warnings
+import zipfile
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .dataset import ArrayDataset
 from .download import default_cache_dir
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "test")
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")   # Pillow's one-channel modes
+CACHE_FORMAT = 1    # bump when the cached arrays change meaning, so old caches are not reused
 
 
-def _listing_from_dir(root):
-    """{split: [(class, relative path)]} and a reader for a directory source."""
-    base = _find_base([os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs])
-    entries = {}
-    for split in SPLITS:
-        folder = os.path.join(root, base, split)
-        entries[split] = [(cls, os.path.join(base, split, cls, f))
-                          for cls in sorted(os.listdir(folder)) if os.path.isdir(os.path.join(folder, cls))
-                          for f in sorted(os.listdir(os.path.join(folder, cls))) if f.lower().endswith(EXTENSIONS)]
-
-    def read(rel):
-        with open(os.path.join(root, rel), "rb") as f:
-            return f.read()
-    return entries, read, None
+def _is_image_file(name: str) -> bool:
+    """An image by its extension, skipping hidden files and macOS metadata (.DS_Store, ._x.jpg, __MACOSX/)."""
+    parts = name.split("/")
+    if any(part.startswith(".") or part == "__MACOSX" for part in parts):
+        return False
+    return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _listing_from_tar(path):
-    tar = tarfile.open(path)
-    members = {m.name: m for m in tar.getmembers() if m.isfile() and m.name.lower().endswith(EXTENSIONS)}
-    base = _find_base(list(members))
+def _read_archive(path: str, progress: bool) -> dict:
+    """{member name: file bytes} for every image in the tar archive at ``path`` (one sequential pass)."""
+    contents = {}
+    try:
+        with tarfile.open(path, "r|*") as tar, \
+                tqdm(desc=f"reading {os.path.basename(path)}", unit=" files", disable=not progress, leave=False) as bar:
+            for member in tar:
+                name = posixpath.normpath(member.name).lstrip("/")
+                if member.isfile() and _is_image_file(name):
+                    contents[name] = tar.extractfile(member).read()
+                    bar.update(1)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ValueError(f"load_image_folder: cannot read {path} as a tar archive ({type(exc).__name__}: {exc}); "
+                         "expected a directory or a .tar/.tar.gz/.tgz archive of one") from None
+    return contents
+
+
+def _list_directory(path: str) -> list:
+    """Relative paths ('/'-separated) of every image file under the directory ``path``."""
+    names = []
+    for folder, subfolders, files in os.walk(path):
+        subfolders.sort()
+        relative_folder = os.path.relpath(folder, path).replace(os.sep, "/")
+        for file in sorted(files):
+            name = file if relative_folder == "." else f"{relative_folder}/{file}"
+            if _is_image_file(name):
+                names.append(name)
+    return names
+
+
+def _find_split_root(names: list, source: str) -> str:
+    """The prefix ('' or 'top/.../') of the folder that holds both train/<class>/ and test/<class>/ images.
+
+    When several folders qualify, the one closest to the top wins.
+    """
+    folders_with = {split: set() for split in SPLITS}
+    for name in names:
+        parts = name.split("/")
+        if len(parts) >= 3 and parts[-3] in SPLITS:     # .../<split>/<class>/<file>
+            folders_with[parts[-3]].add("/".join(parts[:-3]))
+    candidates = folders_with["train"] & folders_with["test"]
+    if not candidates:
+        examples = ", ".join(names[:3]) or "no image files at all"
+        raise ValueError(f"load_image_folder: {source} has no folder holding both train/<class>/<image> and "
+                         f"test/<class>/<image> files (image extensions {', '.join(IMAGE_EXTENSIONS)}); "
+                         f"found {len(names)} images, e.g. {examples}")
+    top = min(candidates, key=lambda folder: (folder.count("/") if folder else -1, folder))
+    return top + "/" if top else ""
+
+
+def _entries_by_split(names: list, prefix: str) -> dict:
+    """{split: [(class name, file name), ...]} sorted by class, then by file name."""
     entries = {split: [] for split in SPLITS}
-    prefix = base + "/" if base else ""
-    for name in sorted(members):
-        parts = name[len(prefix):].split("/") if name.startswith(prefix) else []
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        parts = name[len(prefix):].split("/")
         if len(parts) == 3 and parts[0] in SPLITS:
-            entries[parts[0]].append((parts[1], name))
+            split, class_name, _ = parts
+            entries[split].append((class_name, name))
     for split in SPLITS:
-        entries[split].sort(key=lambda e: (e[0], e[1]))
-    return entries, (lambda name: tar.extractfile(members[name]).read()), tar
+        entries[split].sort()
+    return entries
 
 
-def _find_base(paths) -> str:
-    """The folder (relative, '' for the top) that directly contains train/ and test/."""
-    candidates = set()
-    for p in paths:
-        parts = p.replace(os.sep, "/").split("/")
-        for i, part in enumerate(parts[:-2]):
-            if part == "train":
-                candidates.add("/".join(parts[:i]))
-    for base in sorted(candidates, key=len):
-        prefix = base + "/" if base else ""
-        if any(p.replace(os.sep, "/").startswith(prefix + "test/") for p in paths):
-            return base
-    raise ValueError("load_image_folder: found no folder holding both train/<class>/ and test/<class>/ images")
+def _keep_first_per_class(entries: list, max_per_class: int) -> list:
+    """The first ``max_per_class`` entries of each class (entries are sorted by class, then name)."""
+    kept, seen = [], {}
+    for class_name, name in entries:
+        seen[class_name] = seen.get(class_name, 0) + 1
+        if seen[class_name] <= max_per_class:
+            kept.append((class_name, name))
+    return kept
 
 
-def _decode(raw: bytes, mode: str | None, name: str):
-    from PIL import Image
-    with Image.open(io.BytesIO(raw)) as img:
-        if mode is None:
-            mode = "L" if img.mode in ("L", "1", "I;16", "I", "F") else "RGB"
-        array = np.asarray(img.convert(mode), dtype=np.uint8)
-    return (array[:, :, None] if array.ndim == 2 else array), mode
+def decode_image(raw: bytes, mode: str | None, name: str) -> tuple:
+    """Decode one image file's bytes -> (uint8 array (H, W, C), mode).
+
+    mode: 'RGB' (C = 3) or 'L' (grayscale, C = 1) to convert the image to, or None to choose
+          from this image: 'L' when it is grayscale, 'RGB' otherwise.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            if mode is None:
+                mode = "L" if image.mode in GRAYSCALE_MODES else "RGB"
+            pixels = np.asarray(image if image.mode == mode else image.convert(mode), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"load_image_folder: cannot decode {name} ({type(exc).__name__}: {exc})") from None
+    if pixels.ndim == 2:                     # grayscale: (H, W) -> (H, W, 1)
+        pixels = pixels[:, :, None]
+    return pixels, mode
 
 
-def _cache_path(source, cache_dir, max_per_class):
-    stat = os.stat(source)
-    key = f"{os.path.abspath(source)}|{stat.st_size}|{stat.st_mtime_ns}|{max_per_class}"
+def _source_fingerprint(path: str) -> str:
+    """A string that changes whenever the source changes: absolute path, size and modification time.
+
+    For a directory: its file count, total size and newest modification time over the whole tree.
+    """
+    path = os.path.abspath(path)
+    if os.path.isfile(path):
+        stat = os.stat(path)
+        return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    count, total_size, newest = 0, 0, 0
+    for folder, _, files in os.walk(path):
+        for file in files:
+            stat = os.stat(os.path.join(folder, file))
+            count, total_size, newest = count + 1, total_size + stat.st_size, max(newest, stat.st_mtime_ns)
+    return f"{path}|{count}|{total_size}|{newest}"
+
+
+def cache_file_for(path, cache_dir=None, max_per_class: int | None = None) -> str:
+    """The .npz file in which the decoded images of ``path`` are (or will be) cached."""
+    path = os.fspath(path)
+    cache_dir = default_cache_dir() if cache_dir is None else os.fspath(cache_dir)
+    key = f"format {CACHE_FORMAT}|{_source_fingerprint(path)}|max_per_class {max_per_class}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-    return os.path.join(cache_dir, f"imagefolder-{os.path.basename(os.path.normpath(source))}-{digest}.npz")
+    stem = os.path.basename(os.path.normpath(path))
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if stem.lower().endswith(suffix):
+            stem = stem[:-len(suffix)]
+            break
+    return os.path.join(cache_dir, f"imagefolder-{stem}-{digest}.npz")
 
 
-def load_image_folder(path, cache_dir=None, max_per_class: int | None = None, progress: bool = True):
-    """(train, test) ArrayDatasets from an image folder (directory or .tar/.tar.gz); see module docstring.
+def _load_cache(cache_file: str):
+    """(train, test) from a cache file, or None when it is missing or unreadable."""
+    if not os.path.isfile(cache_file):
+        return None
+    try:
+        with np.load(cache_file, allow_pickle=False) as saved:
+            classes = [str(name) for name in saved["classes"]]
+            return (ArrayDataset(saved["train_images"], saved["train_labels"], classes),
+                    ArrayDataset(saved["test_images"], saved["test_labels"], classes))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        warnings.warn(f"load_image_folder: ignoring the unreadable cache {cache_file} ({exc}); decoding again")
+        return None
 
-    max_per_class: keep only the first k files of every class (sorted by name); meant for quick tests.
+
+def _save_cache(cache_file: str, train: ArrayDataset, test: ArrayDataset) -> None:
+    """Write the cache atomically: a temporary file in the same folder, then os.replace."""
+    folder = os.path.dirname(cache_file)
+    temporary = None
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".imagefolder-", suffix=".npz.part", dir=folder)
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, classes=np.array(train.classes), train_images=train.images, train_labels=train.labels,
+                     test_images=test.images, test_labels=test.labels)
+        os.replace(temporary, cache_file)
+    except OSError as exc:      # a read-only or full disk must not stop training: the cache is an optimisation
+        warnings.warn(f"load_image_folder: could not write the cache {cache_file} ({exc}); "
+                      "the next load will decode the images again")
+    finally:
+        if temporary is not None and os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def load_image_folder(path, cache_dir=None, max_per_class: int | None = None, progress: bool = True) -> tuple:
+    """(train, test) ArrayDatasets from an image folder or an archive of one (see the module docstring).
+
+    path:          a directory, or a .tar / .tar.gz / .tgz archive of one
+    cache_dir:     where the decoded arrays are cached (default $MINIDL_DATA or ~/.cache/minidl)
+    max_per_class: keep only the first k files (by name) of each class in each split, for quick
+                   checks; None keeps everything
+    progress:      show progress bars while reading and decoding
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"load_image_folder: {path} does not exist")
-    cache_dir = default_cache_dir() if cache_dir is None else os.fspath(cache_dir)
-    cache = _cache_path(path, cache_dir, max_per_class)
-    if os.path.exists(cache):
-        with np.load(cache) as saved:
-            classes = [str(c) for c in saved["classes"]]
-            return (ArrayDataset(saved["train_images"], saved["train_labels"], classes),
-                    ArrayDataset(saved["test_images"], saved["test_labels"], classes))
+        raise FileNotFoundError(f"load_image_folder: {path} does not exist; expected a directory or a "
+                                ".tar/.tar.gz/.tgz archive holding train/<class>/ and test/<class>/ folders")
+    if max_per_class is not None and (isinstance(max_per_class, bool) or not isinstance(max_per_class, int)
+                                      or max_per_class < 1):
+        raise ValueError(f"load_image_folder: max_per_class must be a positive int or None, got {max_per_class!r}")
+    cache_file = cache_file_for(path, cache_dir, max_per_class)
+    cached = _load_cache(cache_file)
+    if cached is not None:
+        return cached
 
-    entries, read, handle = _listing_from_tar(path) if os.path.isfile(path) else _listing_from_dir(path)
-    try:
-        classes = sorted({cls for cls, _ in entries["train"]})
-        test_classes = sorted({cls for cls, _ in entries["test"]})
-        if classes != test_classes:
-            raise ValueError(f"load_image_folder: train classes {classes} differ from test classes {test_classes}")
-        if not classes:
-            raise ValueError(f"load_image_folder: no images found in {path}")
-        if max_per_class is not None:
-            for split in SPLITS:
-                kept, counts = [], {}
-                for cls, name in entries[split]:
-                    counts[cls] = counts.get(cls, 0) + 1
-                    if counts[cls] <= max_per_class:
-                        kept.append((cls, name))
-                entries[split] = kept
-        index = {cls: i for i, cls in enumerate(classes)}
-        total = sum(len(entries[s]) for s in SPLITS)
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc=f"decoding {os.path.basename(path)}", unit="img", disable=not progress, leave=False)
-        out, mode, shape = {}, None, None
+    # 1. list the image files and say how to read one
+    if os.path.isdir(path):
+        names = _list_directory(path)
+
+        def read(name):
+            with open(os.path.join(path, *name.split("/")), "rb") as f:
+                return f.read()
+    else:
+        contents = _read_archive(path, progress)
+        names = sorted(contents)
+        read = contents.__getitem__
+
+    # 2. find train/ and test/, and the classes
+    entries = _entries_by_split(names, _find_split_root(names, path))
+    classes = sorted({class_name for class_name, _ in entries["train"]})
+    test_classes = sorted({class_name for class_name, _ in entries["test"]})
+    if classes != test_classes:
+        only_train = sorted(set(classes) - set(test_classes))
+        only_test = sorted(set(test_classes) - set(classes))
+        raise ValueError(f"load_image_folder: train/ and test/ of {path} must have the same class folders; "
+                         f"only in train/: {only_train}, only in test/: {only_test}")
+    if max_per_class is not None:
+        entries = {split: _keep_first_per_class(entries[split], max_per_class) for split in SPLITS}
+    class_index = {class_name: k for k, class_name in enumerate(classes)}
+
+    # 3. decode, the first image fixing the mode (RGB or L) and the size of all others
+    first_name = entries["train"][0][1]
+    first_pixels, mode = decode_image(read(first_name), None, first_name)
+    shape = first_pixels.shape
+    datasets = {}
+    with tqdm(total=sum(len(entries[split]) for split in SPLITS), desc=f"decoding {os.path.basename(path)}",
+              unit=" images", disable=not progress, leave=False) as bar:
         for split in SPLITS:
-            images, labels = None, np.empty(len(entries[split]), dtype=np.int64)
-            for k, (cls, name) in enumerate(entries[split]):
-                array, mode = _decode(read(name), mode, name)
-                if shape is None:
-                    shape = array.shape
-                if array.shape != shape:
-                    raise ValueError(f"load_image_folder: {name} is {array.shape[1]}x{array.shape[0]}, "
-                                     f"but the images before it are {shape[1]}x{shape[0]}")
-                if images is None:
-                    images = np.empty((len(entries[split]), *shape), dtype=np.uint8)
-                images[k], labels[k] = array, index[cls]
+            images = np.empty((len(entries[split]), *shape), dtype=np.uint8)
+            labels = np.empty(len(entries[split]), dtype=np.int64)
+            for i, (class_name, name) in enumerate(entries[split]):
+                pixels, _ = decode_image(read(name), mode, name)
+                if pixels.shape != shape:
+                    raise ValueError(
+                        f"load_image_folder: {name} is {pixels.shape[1]}x{pixels.shape[0]} (width x height), "
+                        f"but {first_name} is {shape[1]}x{shape[0]}; all images must have the same size"
+                    )
+                images[i] = pixels
+                labels[i] = class_index[class_name]
                 bar.update(1)
-            out[split] = ArrayDataset(images if images is not None else np.empty((0, *shape), np.uint8), labels, classes)
-        bar.close()
-    finally:
-        if handle is not None:
-            handle.close()
+            datasets[split] = ArrayDataset(images, labels, classes)
 
-    os.makedirs(cache_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".imagefolder-", suffix=".npz", dir=cache_dir)
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, classes=np.array(classes), train_images=out["train"].images, train_labels=out["train"].labels,
-                 test_images=out["test"].images, test_labels=out["test"].labels)
-    os.replace(tmp, cache)
-    return out["train"], out["test"]
+    _save_cache(cache_file, datasets["train"], datasets["test"])
+    return datasets["train"], datasets["test"]

@@ -37,7 +37,23 @@ import math
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"]
 
 
-class LRScheduler:
+class _ScheduleState:
+    """What every schedule shares: the last rates, and saving/restoring its own attributes."""
+
+    def get_last_lr(self) -> list[float]:
+        """The rates set by the last :meth:`step` (one per parameter group)."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        """Every attribute except the optimizer, as plain Python values."""
+        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what :meth:`state_dict` saved (the optimizer's rates come from its own state)."""
+        self.__dict__.update(copy.deepcopy(state_dict))
+
+
+class LRScheduler(_ScheduleState):
     """Base class of the schedules that compute the rate from the step count ``last_epoch``.
 
     A subclass implements :meth:`get_lr`, the list of rates (one per parameter group) at
@@ -71,18 +87,6 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        """The rates set by the last :meth:`step` (one per parameter group)."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        """Every attribute except the optimizer, as plain Python values."""
-        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore what :meth:`state_dict` saved (the optimizer's rates come from its own state)."""
-        self.__dict__.update(copy.deepcopy(state_dict))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={self.get_last_lr()})"
@@ -206,7 +210,7 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_ScheduleState):
     """Divide the rate by ``1 / factor`` when a metric has stopped improving; ``step(metric)`` once per epoch.
 
     The metric is "better" when it beats a bar set by ``best``: in mode "max" the bar is
@@ -285,18 +289,6 @@ class ReduceLROnPlateau:
     @property
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
-
-    def get_last_lr(self) -> list[float]:
-        """The rates after the last :meth:`step` (one per parameter group)."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        """Every attribute except the optimizer, as plain Python values."""
-        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore what :meth:`state_dict` saved."""
-        self.__dict__.update(copy.deepcopy(state_dict))
 
     def __repr__(self) -> str:
         return (f"ReduceLROnPlateau(mode={self.mode!r}, best={self.best}, num_bad_epochs={self.num_bad_epochs}, "
