@@ -1,21 +1,42 @@
-"""Shared fixtures: the backend parameter (CuPy runs only where a GPU is usable)."""
+"""Shared fixtures: the backend parameter (CuPy runs only where a GPU is usable), seeds, layouts."""
 import numpy as np
 import pytest
 
 import minidl
+
+CUPY_SKIP_REASON = "CuPy with a usable CUDA GPU is not available (minidl.cupy_available() is False)"
 
 
 def pytest_report_header(config):
     return f"minidl backends: numpy{' + cupy' if minidl.cupy_available() else ' (cupy: not available, GPU tests skip)'}"
 
 
-@pytest.fixture(params=["numpy", "cupy"])
-def xp(request):
-    """The array module of each backend; CuPy cases skip cleanly without CuPy and a GPU."""
+def _backend_param(request):
     if request.param == "cupy" and not minidl.cupy_available():
-        pytest.skip("CuPy with a usable GPU is not available")
+        pytest.skip(CUPY_SKIP_REASON)
     with minidl.backend(request.param):
         yield minidl.backends.array_module(request.param)
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    """The array module of each backend; CuPy cases skip cleanly without CuPy and a GPU."""
+    yield from _backend_param(request)
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp_backend(request):
+    """Like ``xp``: numpy, and cupy where a GPU is usable (skipped with a reason otherwise).
+
+    Inside the test the parametrized backend is active, so ``minidl.tensor(...)`` lands on it.
+    """
+    yield from _backend_param(request)
+
+
+@pytest.fixture
+def require_cupy():
+    if not minidl.cupy_available():
+        pytest.skip(CUPY_SKIP_REASON)
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +52,35 @@ def rng():
 def channels_last(a):
     """The same (N, C, H, W) values, stored NHWC in memory (minidl's inside layout)."""
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def is_channels_last(a) -> bool:
+    return a.ndim == 4 and a.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def layouts(a):
+    """[C-contiguous NCHW copy, channels-last view] of the same values."""
+    return [np.ascontiguousarray(a), channels_last(a)]
+
+
+def on(xp, a):
+    """Array ``a`` on the backend of module ``xp``."""
+    return xp.asarray(a)
+
+
+def host(a):
+    return minidl.backends.to_numpy(a)
+
+
+def make_tensor(a, xp=np, requires_grad=False):
+    """A leaf Tensor holding a copy of ``a`` *with a's memory layout* on the backend of module ``xp``.
+
+    (``minidl.tensor`` copies in C order, which would turn a channels-last view into a plain NCHW array.)
+    """
+    a = np.asarray(a)
+    if a.ndim == 4 and is_channels_last(a) and not a.flags.c_contiguous:
+        data = xp.ascontiguousarray(xp.asarray(np.ascontiguousarray(a.transpose(0, 2, 3, 1)))).transpose(0, 3, 1, 2)
+        assert is_channels_last(data)
+    else:
+        data = xp.array(a)
+    return minidl.Tensor(data, requires_grad=requires_grad)

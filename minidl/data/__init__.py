@@ -1,15 +1,38 @@
-"""minidl.data: data sets (CIFAR-10, MNIST, image folders), preprocessing, augmentation, batching."""
-from .augment import Augment, random_hflip, random_translate
-from .cifar10 import load_cifar10, looks_like_cifar10, write_cifar10_archive
+"""minidl.data: data sets, preprocessing, augmentation and minibatches.
+
+The path of an image from disk to the model::
+
+    train, test = load_cifar10()                    # ArrayDatasets: uint8 (N, 32, 32, 3) + int64 labels
+    prep = Standardize().fit(to_float(train.images))    # statistics of the training set only
+    loader = DataLoader(train, 128, shuffle=True, transform=prep, augment=Augment(pad=4))
+    for x, y in loader:                             # x float32 (N, C, H, W) on the active backend
+        ...
+
+* Data sets (uint8 images kept in memory): :func:`load_cifar10` (official archive),
+  :func:`load_mnist` (official idx files), :func:`load_image_folder` (train/ and test/ folders of
+  PNG/JPEG files, or an archive of them; decoded once, then cached), :class:`ArrayDataset`.
+* Files: :func:`download` (progress bar, MD5 check, atomic rename), :func:`md5sum`, :class:`DownloadError`.
+* Preprocessing, fitted on the training set: :class:`Standardize`, :class:`GlobalContrastNormalize`,
+  :class:`ZCAWhitening`, :class:`Compose`, :func:`to_float`.
+* Augmentation on the batch's backend: :class:`Augment`, :func:`random_translate`, :func:`random_hflip`,
+  :func:`translate`, :func:`hflip`.
+* Batching: :class:`DataLoader`.
+"""
+from .augment import Augment, hflip, random_hflip, random_translate, translate
+from .cifar10 import images_to_rows, load_cifar10, looks_like_cifar10, rows_to_images, write_cifar10_archive
 from .dataset import ArrayDataset
 from .download import DownloadError, default_cache_dir, download, md5sum
-from .image_folder import load_image_folder
+from .image_folder import cache_file_for, decode_image, load_image_folder
 from .loader import DataLoader
 from .mnist import load_mnist, looks_like_mnist, read_idx_images, read_idx_labels, write_idx
 from .preprocess import Compose, GlobalContrastNormalize, Standardize, Transform, ZCAWhitening, to_float
 
-__all__ = ["ArrayDataset", "DataLoader", "Augment", "random_translate", "random_hflip", "load_cifar10",
-           "looks_like_cifar10", "write_cifar10_archive", "load_mnist", "looks_like_mnist", "read_idx_images",
-           "read_idx_labels", "write_idx", "load_image_folder", "download", "md5sum", "DownloadError",
-           "default_cache_dir", "Standardize", "GlobalContrastNormalize", "ZCAWhitening", "Compose", "Transform",
-           "to_float"]
+__all__ = [
+    "ArrayDataset", "DataLoader",
+    "load_cifar10", "looks_like_cifar10", "write_cifar10_archive", "rows_to_images", "images_to_rows",
+    "load_mnist", "looks_like_mnist", "read_idx_images", "read_idx_labels", "write_idx",
+    "load_image_folder", "cache_file_for", "decode_image",
+    "download", "md5sum", "DownloadError", "default_cache_dir",
+    "Standardize", "GlobalContrastNormalize", "ZCAWhitening", "Compose", "Transform", "to_float",
+    "Augment", "random_translate", "random_hflip", "translate", "hflip",
+]

@@ -121,6 +121,7 @@ def download(url: str, path, md5: str | None = None, timeout: float = 60.0, prog
                 raise DownloadError(f"download: the file from {url} has MD5 {actual}, expected {md5} "
                                     "(corrupted on the way, or the server sent something else). Try again. "
                                     + _offline_help(url, path))
+        os.chmod(temporary, 0o644)    # mkstemp creates files readable by their owner only
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

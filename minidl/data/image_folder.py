@@ -207,6 +207,7 @@ def _save_cache(cache_file: str, train: ArrayDataset, test: ArrayDataset) -> Non
         with os.fdopen(handle, "wb") as f:
             np.savez(f, classes=np.array(train.classes), train_images=train.images, train_labels=train.labels,
                      test_images=test.images, test_labels=test.labels)
+        os.chmod(temporary, 0o644)    # mkstemp creates files readable by their owner only
         os.replace(temporary, cache_file)
     except OSError as exc:      # a read-only or full disk must not stop training: the cache is an optimisation
         warnings.warn(f"load_image_folder: could not write the cache {cache_file} ({exc}); "

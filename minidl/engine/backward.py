@@ -80,15 +80,11 @@ def _accumulate(leaf, g) -> None:
     if not leaf.requires_grad:
         return
     if leaf.grad is None:
-        leaf.grad = g.copy() if _shares_memory_risk(g) else g
+        # A copy: the same array may be the gradient of several inputs (x + y hands gz to both)
+        # or the caller's own array, and optimizers update .grad-derived buffers in place.
+        leaf.grad = g.copy()
     else:
         leaf.grad = leaf.grad + g
-
-
-def _shares_memory_risk(g) -> bool:
-    # A gradient that is a view (e.g. of another gradient) is copied before it becomes .grad,
-    # so that in-place optimizer updates can never write through to another tensor.
-    return getattr(g, "base", None) is not None or not g.flags.writeable
 
 
 def _zeros_like(tensor, ref):

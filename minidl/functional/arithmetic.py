@@ -5,6 +5,8 @@ broadcast, its gradient is summed back to x's shape (:func:`unbroadcast`).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..engine.function import Function
 from ..engine.tensor import Tensor, as_tensor
 from ..backends import get_array_module
@@ -80,6 +82,8 @@ class Pow(Function):
 
     def backward(self, gz):
         c = self.exponent
+        if c == 0:                       # x ** 0 is constant (and 0 * 0 ** -1 would give nan at x = 0)
+            return get_array_module(gz).zeros_like(gz)
         return gz * (c * self.x ** (c - 1))
 
 
@@ -103,11 +107,8 @@ class MatMul(Function):
         # Treat 1-D operands as matrices, as matmul does, then undo.
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
-        g2 = gz
-        if x.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
-        if y.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
+        batch = np.broadcast_shapes(x2.shape[:-2], y2.shape[:-2])
+        g2 = gz.reshape(batch + (x2.shape[-2], y2.shape[-1]))     # the gradient of x2 @ y2
         gx = gy = None
         if self.needs_grad[0]:
             gx = unbroadcast(g2 @ xp.swapaxes(y2, -1, -2), x2.shape).reshape(x.shape)

@@ -36,7 +36,7 @@ class Transpose(Function):
 
     def forward(self, x):
         axes = self.axes if self.axes is not None else tuple(reversed(range(x.ndim)))
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        if any(not -x.ndim <= a < x.ndim for a in axes) or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of {tuple(x.shape)}")
         self.perm = tuple(a % x.ndim for a in axes)
         return x.transpose(self.perm)

@@ -8,7 +8,7 @@ left out of the slice (:func:`offset_slices`), so no padded copy of the input
 is ever made, and a padded cell can never win a max.
 
 Max pooling keeps, per output cell, the largest value and *which offset* held
-it (``argmax``, an int8 in [0, kh*kw)). The backward sends each output's
+it (``argmax``, a small integer in [0, kh*kw)). The backward sends each output's
 gradient to that one input cell; with overlapping windows (NIN's 3x3 stride 2)
 one input cell can win several windows and receives the sum.
 """
@@ -49,12 +49,13 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     out = xp.full((n, out_h, out_w, c), -np.inf, dtype=x.dtype)
-    argmax = xp.zeros((n, out_h, out_w, c), dtype=np.int8)
+    index = np.int8 if kh * kw <= 127 else np.int32      # one byte per cell for the usual small windows
+    argmax = xp.zeros((n, out_h, out_w, c), dtype=index)
     for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
         current, candidate, winner = out[o], x[i], argmax[o]
         better = (candidate > current).view(np.int8)    # 1 where offset k beats the best so far (ties: first wins)
         xp.maximum(current, candidate, out=current)
-        winner += better * (np.int8(k) - winner)        # winner = k where better (arithmetic beats a masked copy)
+        winner += better * (index(k) - winner)        # winner = k where better (arithmetic beats a masked copy)
     return out, argmax
 
 

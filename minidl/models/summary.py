@@ -19,7 +19,9 @@ def layer_table(model: nn.Module, input_shape) -> list:
     rows = []
     was_training = model.training
     model.eval()
-    xp = backends.array_module(backends.backend_of(next(model.parameters()).data)) if model.num_parameters() else np
+    first = next(model.parameters(), None)
+    xp = backends.get_array_module(first.data) if first is not None else np
+    dtype = first.dtype if first is not None else np.float32
     leaves = [(name, m) for name, m in model.named_modules() if not m._modules]
 
     originals = {}
@@ -46,7 +48,7 @@ def layer_table(model: nn.Module, input_shape) -> list:
         wrap(name, module)
     try:
         with no_grad():
-            model(Tensor(xp.zeros((1, *input_shape), dtype=np.float32)))
+            model(Tensor(xp.zeros((1, *input_shape), dtype=dtype)))
     finally:
         for module, _ in originals.values():
             del module.__dict__["forward"]

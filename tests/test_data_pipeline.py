@@ -1,0 +1,317 @@
+"""minidl.data, part 2: preprocessing, augmentation and the DataLoader.
+
+Expected values come from the definitions (formulas written out in NumPy, explicit loops over
+pixels), never from running the code under test. The `xp` cases re-run the backend-generic code
+on CuPy where a GPU is usable and skip otherwise.
+"""
+import numpy as np
+import pytest
+
+import minidl
+from minidl import backends
+from minidl import data as mdata
+
+
+def uint8_images(n, h=4, w=4, c=3, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, c), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------- preprocessing
+
+def test_to_float_scales_to_unit_interval():
+    images = np.array([0, 1, 128, 255], np.uint8).reshape(1, 2, 2, 1)
+    x = mdata.to_float(images)
+    assert x.dtype == np.float32 and x.shape == (1, 2, 2, 1)
+    np.testing.assert_array_equal(x.ravel(), np.array([0, 1, 128, 255], np.float32) / np.float32(255))
+    assert x.max() == 1.0
+    with pytest.raises(TypeError, match="expected uint8 images, got dtype float32"):
+        mdata.to_float(x)
+
+
+def test_standardize_per_channel(rng):
+    x = (rng.random((50, 4, 5, 3)) * [1.0, 2.0, 3.0] + [0.0, 1.0, -2.0]).astype(np.float32)
+    standardize = mdata.Standardize().fit(x, batch_size=7)          # several batches in fit
+    reference = x.astype(np.float64)
+    np.testing.assert_allclose(standardize.mean, reference.mean(axis=(0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(standardize.std, reference.std(axis=(0, 1, 2)), rtol=1e-6)
+    y = standardize(x)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=1e-5)
+    restored = mdata.Standardize(eps=0.5)
+    restored.load_state_dict(standardize.state_dict())
+    assert restored.eps == standardize.eps
+    np.testing.assert_array_equal(restored(x), y)
+    assert all(isinstance(v, (np.ndarray, float)) for v in standardize.state_dict().values())
+    with pytest.raises(RuntimeError, match="not fitted yet; call fit"):
+        mdata.Standardize()(x)
+    with pytest.raises(ValueError, match="fitted on 3 channels"):
+        standardize(x[..., :1])
+    with pytest.raises(TypeError, match="expected float images"):
+        standardize(uint8_images(2))
+
+
+@pytest.mark.parametrize("use_std", [False, True])
+def test_global_contrast_normalize(rng, use_std):
+    x = rng.random((6, 4, 4, 3)).astype(np.float32)
+    x[1] = 0.3                                                        # a flat image: no contrast
+    gcn = mdata.GlobalContrastNormalize(scale=55.0, use_std=use_std)
+    y = gcn(x)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    flat = y.reshape(6, -1).astype(np.float64)
+    np.testing.assert_allclose(flat.mean(axis=1), 0, atol=1e-4)
+    spread = flat.std(axis=1) if use_std else np.linalg.norm(flat, axis=1)
+    np.testing.assert_allclose(np.delete(spread, 1), 55.0, rtol=1e-5)
+    np.testing.assert_array_equal(y[1], 0)                            # no NaN from 0 / 0
+    # the formula written out for one image
+    image = x[0].astype(np.float64).ravel()
+    centered = image - image.mean()
+    divisor = np.sqrt((centered ** 2).mean()) if use_std else np.sqrt((centered ** 2).sum())
+    np.testing.assert_allclose(y[0].ravel(), 55.0 * centered / divisor, rtol=1e-5, atol=1e-5)
+    # brightness and contrast no longer matter
+    np.testing.assert_allclose(gcn(2.5 * x + 0.7), y, rtol=1e-4, atol=1e-4)
+
+
+def test_gcn_sqrt_bias_and_state(rng):
+    x = rng.random((3, 2, 2, 1)).astype(np.float32)
+    gcn = mdata.GlobalContrastNormalize(scale=2.0, sqrt_bias=10.0, use_std=True)
+    centered = x.reshape(3, -1) - x.reshape(3, -1).mean(axis=1, keepdims=True)
+    expected = 2.0 * centered / np.sqrt(10.0 + (centered ** 2).mean(axis=1, keepdims=True))
+    np.testing.assert_allclose(gcn(x).reshape(3, -1), expected, rtol=1e-5)
+    other = mdata.GlobalContrastNormalize()
+    other.load_state_dict(gcn.state_dict())
+    np.testing.assert_array_equal(other(x), gcn(x))
+    with pytest.raises(ValueError, match="scale must be positive"):
+        mdata.GlobalContrastNormalize(scale=0)
+
+
+def test_zca_whitening_gives_identity_covariance(rng):
+    # correlated pixels: random mixtures of a few smooth patterns
+    n, shape = 400, (3, 3, 2)
+    d = int(np.prod(shape))
+    mixing = rng.standard_normal((d, d)) * np.linspace(0.1, 3.0, d)
+    x = (rng.standard_normal((n, d)) @ mixing.T + 5.0).astype(np.float32).reshape(n, *shape)
+    before = np.cov(x.reshape(n, d).astype(np.float64), rowvar=False, bias=True)
+    assert np.abs(before - np.diag(np.diag(before))).max() > 1.0      # strongly correlated to begin with
+    zca = mdata.ZCAWhitening(eps=1e-6, batch_size=64, progress=False).fit(x)
+    white = zca(x).reshape(n, d).astype(np.float64)
+    np.testing.assert_allclose(white.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(white, rowvar=False, bias=True), np.eye(d), atol=2e-3)
+    np.testing.assert_allclose(zca.whiten, zca.whiten.T, atol=1e-5)   # ZCA: a symmetric W
+    # the definition: W = U diag(1/sqrt(S + eps)) U^T of the (biased) covariance
+    s, u = np.linalg.eigh(before)
+    np.testing.assert_allclose(zca.whiten, u @ np.diag(1 / np.sqrt(s + 1e-6)) @ u.T, rtol=1e-3, atol=1e-4)
+    # one block or many: the same statistics
+    single = mdata.ZCAWhitening(eps=1e-6, batch_size=n, progress=False).fit(x)
+    np.testing.assert_allclose(single.whiten, zca.whiten, rtol=1e-4, atol=1e-5)
+    # a larger eps whitens more gently: the weakest directions keep less than unit variance
+    gentle = mdata.ZCAWhitening(eps=1.0, progress=False).fit(x)
+    assert np.trace(np.cov(gentle(x).reshape(n, d).astype(np.float64), rowvar=False)) < d - 1
+    restored = mdata.ZCAWhitening()
+    restored.load_state_dict(zca.state_dict())
+    np.testing.assert_array_equal(restored(x[:5]), zca(x[:5]))
+    with pytest.raises(ValueError, match="fitted on images of 18 values"):
+        zca(np.zeros((2, 4, 4, 3), np.float32))
+    with pytest.raises(KeyError, match="lacks \\['whiten'\\]"):
+        mdata.ZCAWhitening().load_state_dict({"eps": 0.1, "mean": zca.mean})
+
+
+def test_compose_fits_each_transform_on_the_previous_output(rng):
+    x = rng.random((30, 4, 4, 3)).astype(np.float32)
+    gcn = mdata.GlobalContrastNormalize(scale=1.0)
+    standardize = mdata.Standardize()
+    both = mdata.Compose([gcn, standardize]).fit(x, batch_size=8)
+    after_gcn = gcn(x).astype(np.float64)
+    np.testing.assert_allclose(standardize.mean, after_gcn.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(both(x), standardize(gcn(x)), rtol=1e-6)
+    copy = mdata.Compose([mdata.GlobalContrastNormalize(), mdata.Standardize()])
+    copy.load_state_dict(both.state_dict())
+    np.testing.assert_array_equal(copy(x), both(x))
+    with pytest.raises(KeyError, match="expected the states of 1 transforms"):
+        mdata.Compose([mdata.Standardize()]).load_state_dict(both.state_dict())
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+
+def translate_reference(image, dy, dx):
+    """out[r, c] = image[r - dy, c - dx] where that exists, else 0: pixel by pixel."""
+    height, width, _ = image.shape
+    out = np.zeros_like(image)
+    for r in range(height):
+        for c in range(width):
+            if 0 <= r - dy < height and 0 <= c - dx < width:
+                out[r, c] = image[r - dy, c - dx]
+    return out
+
+
+def test_translate_matches_a_pixel_by_pixel_reference():
+    x = np.arange(1, 1 + 9 * 5 * 6 * 2, dtype=np.float32).reshape(9, 5, 6, 2)
+    shifts = np.array([[dy, dx] for dy in (-2, 0, 2) for dx in (-1, 0, 3)])
+    got = mdata.translate(x, shifts)
+    assert got.shape == x.shape and got.dtype == x.dtype
+    for i, (dy, dx) in enumerate(shifts):
+        np.testing.assert_array_equal(got[i], translate_reference(x[i], dy, dx))
+    with pytest.raises(ValueError, match=r"shifts must have shape \(N, 2\) = \(9, 2\), got \(9,\)"):
+        mdata.translate(x, shifts[:, 0])
+
+
+def recover_shift(original, shifted, pad):
+    """The (dy, dx) in [-pad, pad]^2 that turns ``original`` into ``shifted``; None if there is none."""
+    found = [(dy, dx) for dy in range(-pad, pad + 1) for dx in range(-pad, pad + 1)
+             if np.array_equal(translate_reference(original, dy, dx), shifted)]
+    return found[0] if len(found) == 1 else None
+
+
+def test_random_translate_shifts_each_image_within_pad_and_is_seeded():
+    x = np.arange(1, 1 + 40 * 6 * 6, dtype=np.float32).reshape(40, 6, 6, 1)
+    got = mdata.random_translate(x, 2, np.random.default_rng(11))
+    shifts = [recover_shift(x[i], got[i], 2) for i in range(len(x))]
+    assert None not in shifts                                         # every image is a shifted copy
+    assert len(set(shifts)) > 10                                      # and the shifts vary
+    assert {dy for dy, _ in shifts} == {-2, -1, 0, 1, 2}
+    np.testing.assert_array_equal(mdata.random_translate(x, 2, np.random.default_rng(11)), got)
+    assert not np.array_equal(mdata.random_translate(x, 2, np.random.default_rng(12)), got)
+    assert mdata.random_translate(x, 0, np.random.default_rng(0)) is x
+    with pytest.raises(ValueError, match="pad must be an int >= 0, got -1"):
+        mdata.random_translate(x, -1)
+
+
+def test_hflip_flips_exactly_the_chosen_images():
+    x = np.arange(4 * 2 * 3 * 2, dtype=np.float32).reshape(4, 2, 3, 2)
+    got = mdata.hflip(x, [True, False, False, True])
+    for i, flipped in enumerate([True, False, False, True]):
+        expected = x[i, :, [2, 1, 0], :].transpose(1, 0, 2) if flipped else x[i]
+        np.testing.assert_array_equal(got[i], expected)
+
+
+def test_random_hflip_is_seeded_and_respects_p():
+    x = np.random.default_rng(0).random((64, 3, 4, 2)).astype(np.float32)
+    got = mdata.random_hflip(x, np.random.default_rng(3))
+    flipped = [np.array_equal(got[i], x[i, :, ::-1]) for i in range(64)]
+    kept = [np.array_equal(got[i], x[i]) for i in range(64)]
+    assert all(f != k for f, k in zip(flipped, kept))                 # each image: exactly one of the two
+    assert 10 < sum(flipped) < 54
+    np.testing.assert_array_equal(mdata.random_hflip(x, np.random.default_rng(3)), got)
+    np.testing.assert_array_equal(mdata.random_hflip(x, np.random.default_rng(3), p=0.0), x)
+    np.testing.assert_array_equal(mdata.random_hflip(x, np.random.default_rng(3), p=1.0), x[:, :, ::-1])
+
+
+def test_augment_combines_translate_and_flip():
+    x = np.arange(1, 1 + 20 * 5 * 5, dtype=np.float32).reshape(20, 5, 5, 1)
+    augment = mdata.Augment(pad=1, flip=True)
+    got = augment(x, np.random.default_rng(2))
+    np.testing.assert_array_equal(augment(x, np.random.default_rng(2)), got)
+    for i in range(len(x)):                       # every output: a shift of the image or of its mirror
+        assert (recover_shift(x[i], got[i], 1) is not None) or (recover_shift(x[i, :, ::-1], got[i], 1) is not None)
+    np.testing.assert_array_equal(mdata.Augment(pad=0, flip=False)(x), x)
+    minidl.manual_seed(4)
+    first = augment(x)
+    minidl.manual_seed(4)
+    np.testing.assert_array_equal(augment(x), first)                 # default: minidl's seeded generator
+    with pytest.raises(ValueError, match="flip_probability must lie in"):
+        mdata.Augment(flip_probability=2)
+
+
+# ---------------------------------------------------------------------------------------------- DataLoader
+
+def numbered_dataset(n=23, size=3, classes=3):
+    """Image i is filled with the value i, so a batch tells which samples it holds."""
+    images = np.repeat(np.arange(n, dtype=np.uint8), size * size * 3).reshape(n, size, size, 3)
+    return mdata.ArrayDataset(images, np.arange(n) % classes, [f"c{k}" for k in range(classes)])
+
+
+def sample_ids(x):
+    """The sample numbers of a batch from numbered_dataset (no transform, no augmentation)."""
+    return np.rint(backends.to_numpy(x)[:, 0, 0, 0] * 255).astype(int)
+
+
+def test_loader_epoch_covers_every_sample_once_in_a_seeded_order():
+    ds = numbered_dataset()
+    loader = mdata.DataLoader(ds, 5, shuffle=True)
+    assert len(loader) == 5
+    minidl.manual_seed(1)
+    batches = list(loader)
+    assert [len(y) for _, y in batches] == [5, 5, 5, 5, 3]
+    ids = np.concatenate([sample_ids(x) for x, _ in batches])
+    assert sorted(ids.tolist()) == list(range(23))                   # each sample exactly once
+    assert ids.tolist() != list(range(23))                           # shuffled
+    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), ds.labels[ids])   # labels follow images
+    second_epoch = np.concatenate([sample_ids(x) for x, _ in loader])
+    assert sorted(second_epoch.tolist()) == list(range(23)) and second_epoch.tolist() != ids.tolist()
+    minidl.manual_seed(1)       # the generator is looked up when the epoch starts, so re-seeding reproduces it
+    np.testing.assert_array_equal(np.concatenate([sample_ids(x) for x, _ in loader]), ids)
+
+
+def test_loader_batches_are_channels_last_float32_views():
+    ds = numbered_dataset(n=10, size=4)
+    x, y = next(iter(mdata.DataLoader(ds, 4, shuffle=False)))
+    assert x.shape == (4, 3, 4, 4) and x.dtype == np.float32
+    assert y.shape == (4,) and y.dtype == np.int64
+    assert x.transpose(0, 2, 3, 1).flags.c_contiguous                # NHWC memory ...
+    assert not x.flags.c_contiguous                                  # ... seen as (N, C, H, W)
+    np.testing.assert_array_equal(x.transpose(0, 2, 3, 1), mdata.to_float(ds.images[:4]))
+    assert sample_ids(x).tolist() == [0, 1, 2, 3]
+
+
+def test_loader_without_shuffle_and_drop_last():
+    ds = numbered_dataset(n=23)
+    keep_all = mdata.DataLoader(ds, 5, shuffle=False)
+    assert np.concatenate([sample_ids(x) for x, _ in keep_all]).tolist() == list(range(23))
+    dropping = mdata.DataLoader(ds, 5, shuffle=True, drop_last=True)
+    assert len(dropping) == 4
+    assert [len(y) for _, y in dropping] == [5, 5, 5, 5]
+    assert len(mdata.DataLoader(ds, 23, drop_last=True)) == 1 and len(mdata.DataLoader(ds, 24, drop_last=True)) == 0
+    assert len(mdata.DataLoader(ds, 24)) == 1
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        mdata.DataLoader(ds, 0)
+
+
+def test_loader_uses_its_own_generator_for_order_and_augmentation():
+    ds = numbered_dataset()
+    seen = []
+
+    def augment(x, rng):
+        seen.append(rng)
+        return x
+    generator = np.random.default_rng(5)
+    loader = mdata.DataLoader(ds, 8, rng=generator, augment=augment)
+    ids = np.concatenate([sample_ids(x) for x, _ in loader])
+    assert seen == [generator] * 3
+    np.testing.assert_array_equal(ids, np.random.default_rng(5).permutation(23))
+    again = mdata.DataLoader(ds, 8, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(np.concatenate([sample_ids(x) for x, _ in again]), ids)
+
+
+def test_loader_applies_transform_then_augment():
+    ds = numbered_dataset(n=6)
+    standardize = mdata.Standardize().fit(mdata.to_float(ds.images))
+    calls = []
+
+    def augment(x, rng):
+        calls.append(x.copy())
+        return x[:, :, ::-1]
+    loader = mdata.DataLoader(ds, 6, shuffle=False, transform=standardize, augment=augment)
+    x, _ = next(iter(loader))
+    expected = standardize(mdata.to_float(ds.images))
+    np.testing.assert_allclose(calls[0], expected)                   # augment saw the standardized batch
+    np.testing.assert_allclose(x.transpose(0, 2, 3, 1), expected[:, :, ::-1])
+    assert x.transpose(0, 2, 3, 1).flags.c_contiguous                # still channels-last after a strided augment
+
+
+def test_pipeline_on_each_backend(xp):
+    """The same batch on NumPy and (where a GPU is usable) CuPy: equal values, arrays of that backend."""
+    ds = numbered_dataset(n=12, size=6)
+    prep = mdata.Compose([mdata.GlobalContrastNormalize(), mdata.ZCAWhitening(progress=False)]).fit(
+        mdata.to_float(ds.images[:10]) + np.random.default_rng(0).random((10, 6, 6, 3), dtype=np.float32))
+    name = "cupy" if xp is not np else "numpy"
+    results = {}
+    for backend in ("numpy", name):
+        loader = mdata.DataLoader(ds, 12, transform=prep, augment=mdata.Augment(pad=2),
+                                  rng=np.random.default_rng(9), backend=backend)
+        x, y = next(iter(loader))
+        assert backends.get_array_module(x) is backends.array_module(backend)
+        assert backends.get_array_module(y) is backends.array_module(backend)
+        assert x.transpose(0, 2, 3, 1).flags.c_contiguous
+        results[backend] = (backends.to_numpy(x), backends.to_numpy(y))
+    np.testing.assert_allclose(results[name][0], results["numpy"][0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(results[name][1], results["numpy"][1])
