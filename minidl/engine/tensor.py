@@ -212,7 +212,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, backend: str | None = 
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     if array is data:
-        array = array.copy()
+        array = array.copy(order="K")      # keeps the memory layout (e.g. channels-last)
     if requires_grad and array.dtype.kind != "f":
         raise TypeError(f"tensor: only floating tensors can require grad, got dtype {array.dtype}")
     return Tensor(array, requires_grad=requires_grad)
