@@ -5,15 +5,15 @@ import math
 import numpy as np
 import pytest
 
-import minidl
-from minidl import optim
+import minidl.optim as optim
+from minidl.engine import tensor
 from minidl.optim import lr_scheduler as sch
 
 LRS = [0.1, 0.02]                         # two parameter groups with different rates
 
 
 def make_optimizer(lrs=LRS, momentum=0.9):
-    groups = [{"params": [minidl.tensor(np.zeros(2), requires_grad=True)], "lr": lr} for lr in lrs]
+    groups = [{"params": [tensor(np.zeros(2), requires_grad=True)], "lr": lr} for lr in lrs]
     return optim.SGD(groups, lr=lrs[0], momentum=momentum)
 
 
@@ -72,6 +72,51 @@ def test_one_cycle_linear():
     np.testing.assert_allclose([s[0] for s in seq], expected, rtol=1e-12)
 
 
+def test_linear_warmup_by_hand():
+    seq = lr_sequence(sch.LinearLR(make_optimizer(), start_factor=0.25, end_factor=1.0, total_iters=3), 5)
+    factors = [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    np.testing.assert_allclose(seq, [[lr * f for lr in LRS] for f in factors], rtol=1e-14)
+
+
+def test_sequential_warmup_then_step_by_hand():
+    opt = make_optimizer()
+    warmup = sch.LinearLR(opt, start_factor=0.5, total_iters=2)
+    decay = sch.StepLR(opt, step_size=2, gamma=0.1)
+    schedule = sch.SequentialLR(opt, [warmup, decay], milestones=[3])
+    seq = lr_sequence(schedule, 6)
+    factors = [0.5, 0.75, 1.0, 1.0, 1.0, 0.1, 0.1]           # StepLR restarts from its step 0 at milestone 3
+    np.testing.assert_allclose(seq, [[lr * f for lr in LRS] for f in factors], rtol=1e-14)
+    assert [g["lr"] for g in opt.param_groups] == seq[-1]
+    assert decay.last_epoch == 3 and decay.get_last_lr() == seq[-1]
+
+
+def test_one_cycle_momentum_is_left_alone_by_default_and_cycled_on_request():
+    opt = make_optimizer(momentum=0.9)
+    lr_sequence(sch.OneCycleLR(opt, max_lr=0.1, total_steps=10), 10)
+    assert [g["momentum"] for g in opt.param_groups] == [0.9, 0.9]
+
+    opt = make_optimizer(momentum=0.9)
+    schedule = sch.OneCycleLR(opt, max_lr=0.1, total_steps=11, pct_start=0.5, anneal_strategy="linear",
+                              cycle_momentum=True, base_momentum=0.8, max_momentum=0.95)
+    momenta = [opt.param_groups[0]["momentum"]]
+    for _ in range(10):
+        schedule.step()
+        momenta.append(opt.param_groups[0]["momentum"])
+    # phase 1 (steps 0..4.5): 0.95 -> 0.8, phase 2 (4.5..10): 0.8 -> 0.95, opposite to the rate
+    expected = [0.95 - 0.15 * t / 4.5 if t <= 4.5 else 0.8 + 0.15 * (t - 4.5) / 5.5 for t in range(11)]
+    np.testing.assert_allclose(momenta, expected, rtol=1e-12)
+
+    adam = optim.Adam([tensor(np.zeros(2), requires_grad=True)], betas=(0.9, 0.99))
+    sch.OneCycleLR(adam, max_lr=0.1, total_steps=10, cycle_momentum=True)
+    assert adam.param_groups[0]["betas"] == (0.95, 0.99)
+
+
+def test_one_cycle_from_epochs_and_steps_per_epoch():
+    a = lr_sequence(sch.OneCycleLR(make_optimizer(), max_lr=0.1, epochs=3, steps_per_epoch=4), 12)
+    b = lr_sequence(sch.OneCycleLR(make_optimizer(), max_lr=0.1, total_steps=12), 12)
+    assert a == b
+
+
 def test_reduce_on_plateau_by_hand():
     opt = make_optimizer()
     plateau = sch.ReduceLROnPlateau(opt, patience=2)                # mode "max": accuracy
@@ -105,6 +150,11 @@ SCHEDULES = {
     "multistep": lambda opt: sch.MultiStepLR(opt, milestones=[2, 7], gamma=0.3),
     "cosine": lambda opt: sch.CosineAnnealingLR(opt, T_max=8, eta_min=1e-3),
     "onecycle": lambda opt: sch.OneCycleLR(opt, max_lr=[0.5, 0.1], total_steps=10),
+    "onecycle-momentum": lambda opt: sch.OneCycleLR(opt, max_lr=0.5, total_steps=10, three_phase=True,
+                                                    cycle_momentum=True),
+    "linear": lambda opt: sch.LinearLR(opt, start_factor=0.1, total_iters=7),
+    "sequential": lambda opt: sch.SequentialLR(opt, [sch.LinearLR(opt, start_factor=0.1, total_iters=3),
+                                                     sch.CosineAnnealingLR(opt, T_max=5)], milestones=[4]),
 }
 
 
@@ -126,7 +176,9 @@ def test_resume_continues_exactly(name):
     assert schedule2.get_last_lr() == first[-1]
     rest = lr_sequence(schedule2, 5)[1:]
     assert first + rest == straight
-    assert [g["lr"] for g in opt2.param_groups] == straight[-1]
+    def hyper(o):
+        return [{k: v for k, v in g.items() if k != "params"} for g in o.param_groups]
+    assert hyper(opt2) == hyper(opt)                        # rates, momenta, initial_lr: all the same
 
 
 def test_state_dict_is_plain_and_excludes_optimizer():
@@ -195,6 +247,28 @@ def test_errors():
         sch.StepLR(make_optimizer(), step_size=2, last_epoch=4)
     with pytest.raises(TypeError, match="StepLR: expected an Optimizer, got list"):
         sch.StepLR([], step_size=2)
+    with pytest.raises(ValueError, match="OneCycleLR: give total_steps, or epochs and steps_per_epoch"):
+        sch.OneCycleLR(opt, max_lr=0.1, epochs=3)
+    with pytest.raises(ValueError, match="OneCycleLR: steps_per_epoch must be a positive int, got 2.5"):
+        sch.OneCycleLR(opt, max_lr=0.1, epochs=3, steps_per_epoch=2.5)
+    with pytest.raises(ValueError, match="OneCycleLR: expected 2 values of base_momentum.*got 1"):
+        sch.OneCycleLR(opt, max_lr=0.1, total_steps=10, cycle_momentum=True, base_momentum=[0.8])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau: expected 2 values of min_lr.*got 3"):
+        sch.ReduceLROnPlateau(opt, min_lr=[0, 0, 0])
+    with pytest.raises(ValueError, match="LinearLR: start_factor must be in \\(0, 1\\], got 0"):
+        sch.LinearLR(opt, start_factor=0)
+    with pytest.raises(ValueError, match="LinearLR: total_iters must be a positive int, got 0"):
+        sch.LinearLR(opt, total_iters=0)
+    warmup, step = sch.LinearLR(opt), sch.StepLR(opt, step_size=2)
+    with pytest.raises(ValueError, match="SequentialLR: expected 1 milestones for 2 schedulers, got 2"):
+        sch.SequentialLR(opt, [warmup, step], milestones=[2, 4])
+    with pytest.raises(ValueError, match="SequentialLR: milestones must be increasing positive ints"):
+        sch.SequentialLR(opt, [warmup, step, step], milestones=[4, 2])
+    with pytest.raises(ValueError, match="SequentialLR: schedulers\\[1\\] \\(StepLR\\) belongs to another"):
+        sch.SequentialLR(opt, [warmup, sch.StepLR(make_optimizer(), step_size=2)], milestones=[2])
+    with pytest.raises(TypeError, match="SequentialLR: schedulers\\[0\\] must be a step-count schedule.*"
+                                        "got ReduceLROnPlateau"):
+        sch.SequentialLR(opt, [sch.ReduceLROnPlateau(opt), step], milestones=[2])
 
 
 # -- against PyTorch --------------------------------------------------------------------
@@ -224,6 +298,10 @@ TORCH_CASES = [
                         final_div_factor=100), 33),
     ("OneCycleLR", dict(max_lr=[0.5, 0.05], total_steps=25, anneal_strategy="linear"), 25),
     ("OneCycleLR", dict(max_lr=1.0, total_steps=7, pct_start=0.0), 7),
+    ("OneCycleLR", dict(max_lr=[0.5, 0.05], total_steps=30, three_phase=True), 30),
+    ("OneCycleLR", dict(max_lr=0.3, epochs=4, steps_per_epoch=5, pct_start=0.25), 20),
+    ("LinearLR", dict(), 8),
+    ("LinearLR", dict(start_factor=0.1, end_factor=0.5, total_iters=10), 14),
 ]
 
 
@@ -231,7 +309,7 @@ TORCH_CASES = [
                          ids=[f"{c}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for c, kw, _ in TORCH_CASES])
 def test_matches_torch(cls_name, kwargs, steps):
     torch = pytest.importorskip("torch")
-    torch_kwargs = dict(kwargs, cycle_momentum=False) if cls_name == "OneCycleLR" else kwargs
+    torch_kwargs = dict(kwargs, cycle_momentum=False) if cls_name == "OneCycleLR" else kwargs  # minidl's default
     topt = torch_optimizer(torch)
     expected = torch_sequence(getattr(torch.optim.lr_scheduler, cls_name)(topt, **torch_kwargs), topt, steps)
     opt = make_optimizer()
@@ -240,6 +318,54 @@ def test_matches_torch(cls_name, kwargs, steps):
     assert len({tuple(lrs) for lrs in got}) > 1                           # the schedule did change the rate
     assert [g["initial_lr"] for g in opt.param_groups] == pytest.approx(
         [g["initial_lr"] for g in topt.param_groups], rel=1e-15)
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_one_cycle_momentum_matches_torch(optimizer):
+    torch = pytest.importorskip("torch")
+    kwargs = dict(max_lr=[0.5, 0.05], total_steps=20, cycle_momentum=True, base_momentum=[0.8, 0.7],
+                  max_momentum=0.9, three_phase=(optimizer == "Adam"))
+
+    def momenta(opt):
+        return [g["betas"][0] if optimizer == "Adam" else g["momentum"] for g in opt.param_groups]
+
+    def groups(make):
+        return [{"params": [make()], "lr": lr} for lr in LRS]
+
+    topt = getattr(torch.optim, optimizer)(groups(lambda: torch.zeros(2, requires_grad=True)), lr=LRS[0])
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, **kwargs)
+    opt = getattr(optim, optimizer)(groups(lambda: tensor(np.zeros(2), requires_grad=True)), lr=LRS[0])
+    schedule = sch.OneCycleLR(opt, **kwargs)
+    expected, got = [momenta(topt)], [momenta(opt)]
+    for _ in range(20):
+        topt.step()
+        tsched.step()
+        schedule.step()
+        expected.append(momenta(topt))
+        got.append(momenta(opt))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert len({tuple(m) for m in got}) > 2
+
+
+SEQUENTIAL_CASES = {
+    "warmup-cosine": (lambda s, o: [s.LinearLR(o, start_factor=0.1, total_iters=4), s.CosineAnnealingLR(o, T_max=10)],
+                      [4], 20),
+    "three": (lambda s, o: [s.LinearLR(o, start_factor=0.5, total_iters=2), s.StepLR(o, step_size=2, gamma=0.5),
+                            s.MultiStepLR(o, milestones=[1, 3], gamma=0.1)], [3, 8], 14),
+}
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL_CASES)
+def test_sequential_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    make_children, milestones, steps = SEQUENTIAL_CASES[name]
+    topt = torch_optimizer(torch)
+    tsched = torch.optim.lr_scheduler.SequentialLR(topt, make_children(torch.optim.lr_scheduler, topt), milestones)
+    expected = torch_sequence(tsched, topt, steps)
+    opt = make_optimizer()
+    got = lr_sequence(sch.SequentialLR(opt, make_children(sch, opt), milestones), steps)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-15)
+    assert len({tuple(lrs) for lrs in got}) > 3
 
 
 def test_one_cycle_past_the_end_raises_like_torch():

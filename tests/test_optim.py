@@ -8,15 +8,16 @@ import pickle
 import numpy as np
 import pytest
 
-import minidl
-from minidl import optim
+import minidl.optim as optim
+from minidl.backends import to_numpy
+from minidl.engine import tensor
 
 SHAPES = [(3, 4), (5,)]
 
 
 def make_params(seed=0, shapes=SHAPES, dtype=np.float64):
     rng = np.random.default_rng(seed)
-    return [minidl.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True) for s in shapes]
+    return [tensor(rng.standard_normal(s).astype(dtype), requires_grad=True) for s in shapes]
 
 
 def gradient_sequence(steps, seed=1, shapes=SHAPES):
@@ -37,7 +38,7 @@ def run_steps(opt, params, grads, schedule=None):
 # -- hand-computed steps -----------------------------------------------------------
 
 def test_plain_sgd_step_is_p_minus_lr_grad():
-    p = minidl.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    p = tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
     p.grad = np.array([0.5, 0.5, -1.0])
     optim.SGD([p], lr=0.1).step()
     np.testing.assert_allclose(p.data, [0.95, -2.05, 3.1], rtol=1e-15)
@@ -47,7 +48,7 @@ def test_momentum_steps_by_hand():
     lr, mu, tau, wd = 0.1, 0.9, 0.25, 0.01
     p0 = np.array([1.0, -2.0])
     g1, g2 = np.array([0.3, -0.4]), np.array([-0.1, 0.2])
-    p = minidl.tensor(p0, requires_grad=True)
+    p = tensor(p0, requires_grad=True)
     opt = optim.SGD([p], lr=lr, momentum=mu, dampening=tau, weight_decay=wd)
 
     p.grad = g1.copy()
@@ -66,7 +67,7 @@ def test_momentum_steps_by_hand():
 def test_nesterov_step_by_hand():
     lr, mu = 0.1, 0.9
     p0, g1, g2 = np.array([1.0]), np.array([2.0]), np.array([-1.0])
-    p = minidl.tensor(p0, requires_grad=True)
+    p = tensor(p0, requires_grad=True)
     opt = optim.SGD([p], lr=lr, momentum=mu, nesterov=True)
     p.grad = g1.copy()
     opt.step()
@@ -80,7 +81,7 @@ def test_nesterov_step_by_hand():
 
 def test_adam_first_step_moves_each_coordinate_by_lr():
     # m_hat = g and v_hat = g^2 after one step, so the update is lr * g / (|g| + eps) ~ lr * sign(g)
-    p = minidl.tensor(np.array([1.0, 1.0, 1.0]), requires_grad=True)
+    p = tensor(np.array([1.0, 1.0, 1.0]), requires_grad=True)
     p.grad = np.array([1e-3, -5.0, 200.0])
     opt = optim.Adam([p], lr=0.01, eps=1e-8)
     opt.step()
@@ -91,15 +92,29 @@ def test_adam_first_step_moves_each_coordinate_by_lr():
 
 def test_adamw_decays_weights_directly_and_adam_through_gradient():
     lr, wd = 0.1, 0.5
-    p = minidl.tensor(np.array([2.0, -4.0]), requires_grad=True)
+    p = tensor(np.array([2.0, -4.0]), requires_grad=True)
     p.grad = np.zeros(2)                    # no loss gradient: AdamW only shrinks the weights
     optim.AdamW([p], lr=lr, weight_decay=wd).step()
     np.testing.assert_allclose(p.data, np.array([2.0, -4.0]) * (1 - lr * wd), rtol=1e-15)
 
-    q = minidl.tensor(np.array([2.0, -4.0]), requires_grad=True)
+    q = tensor(np.array([2.0, -4.0]), requires_grad=True)
     q.grad = np.zeros(2)                    # Adam: the L2 gradient wd*p goes through the adaptive scaling
     optim.Adam([q], lr=lr, weight_decay=wd).step()
     np.testing.assert_allclose(q.data, np.array([2.0, -4.0]) - lr * np.sign([2.0, -4.0]), rtol=1e-7)
+
+
+def test_amsgrad_divides_by_the_largest_second_moment_so_far():
+    lr, beta2 = 0.1, 0.5
+    p = tensor(np.array([0.0]), requires_grad=True)
+    opt = optim.Adam([p], lr=lr, betas=(0.0, beta2), eps=0.0, amsgrad=True)   # beta1 = 0: m_t = g_t
+    p.grad = np.array([4.0])
+    opt.step()                                                  # v1 = 0.5 * 16 = 8, v_hat = 16
+    p.grad = np.array([1.0])
+    opt.step()                                                  # v2 = 0.5 * 8 + 0.5 * 1 = 4.5 < max = 8
+    np.testing.assert_allclose(opt.state[p]["max_exp_avg_sq"], [8.0])
+    np.testing.assert_allclose(opt.state[p]["exp_avg_sq"], [4.5])
+    step2 = lr * 1.0 / np.sqrt(8.0 / (1 - beta2 ** 2))          # plain Adam would divide by sqrt(4.5 / 0.75)
+    np.testing.assert_allclose(p.data, [-lr - step2], rtol=1e-14)
 
 
 # -- convergence and behaviour ---------------------------------------------------
@@ -114,7 +129,7 @@ def test_minimizes_a_quadratic(make_opt, steps):
     # f(p) = 0.5 * sum(scale * (p - target)^2), badly conditioned (scales 1 and 10)
     rng = np.random.default_rng(0)
     target, scale = rng.standard_normal(6), np.array([1.0, 10.0] * 3)
-    p = minidl.tensor(np.zeros(6), requires_grad=True)
+    p = tensor(np.zeros(6), requires_grad=True)
     opt = make_opt([p])
     start = np.abs(p.data - target).max()
     for _ in range(steps):
@@ -126,7 +141,8 @@ def test_minimizes_a_quadratic(make_opt, steps):
 def test_updates_in_place_and_keeps_dtype():
     params = make_params(dtype=np.float32)
     arrays = [p.data for p in params]
-    for opt in (optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4), optim.Adam(params), optim.AdamW(params)):
+    for opt in (optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4), optim.Adam(params),
+                optim.AdamW(params, amsgrad=True)):
         run_steps(opt, params, gradient_sequence(2))
         for p, a in zip(params, arrays):
             assert p.data is a and p.data.dtype == np.float32
@@ -194,6 +210,27 @@ def test_step_returns_closure_loss():
     np.testing.assert_allclose(p.data, 0.8 * before)
 
 
+def test_buffers_live_on_the_parameters_backend(xp):
+    """On each backend (CuPy only with a GPU): buffers stay there, the state_dict is NumPy, loading moves back."""
+    params = [tensor(np.ones((2, 3), np.float32), requires_grad=True)]
+    assert type(params[0].data) is type(xp.zeros(1))
+    for opt in (optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+                optim.AdamW(params, amsgrad=True)):
+        params[0].grad = xp.full((2, 3), 0.5, dtype=xp.float32)
+        opt.step()
+        opt.step()
+        buffers = [v for v in opt.state[params[0]].values() if hasattr(v, "shape")]
+        assert buffers and all(type(b) is type(params[0].data) for b in buffers)
+        saved = opt.state_dict()
+        assert all(isinstance(v, (np.ndarray, int)) for v in saved["state"][0].values())
+        fresh = type(opt)(params, lr=0.1)
+        fresh.load_state_dict(saved)
+        for name, value in fresh.state[params[0]].items():
+            if hasattr(value, "shape"):
+                assert type(value) is type(params[0].data)
+                np.testing.assert_array_equal(to_numpy(value), to_numpy(opt.state[params[0]][name]))
+
+
 # -- state_dict ----------------------------------------------------------------------
 
 OPTIMIZERS = {
@@ -202,6 +239,8 @@ OPTIMIZERS = {
     "adam": lambda ps: optim.Adam([{"params": ps[:1]}, {"params": ps[1:], "betas": (0.8, 0.9)}], lr=0.01,
                                   weight_decay=1e-3),
     "adamw": lambda ps: optim.AdamW([{"params": ps[:1]}, {"params": ps[1:], "weight_decay": 0.0}], lr=0.01),
+    "adam-amsgrad": lambda ps: optim.Adam([{"params": ps[:1]}, {"params": ps[1:], "amsgrad": False}], lr=0.01,
+                                          amsgrad=True),
 }
 
 
@@ -221,7 +260,7 @@ def test_state_dict_round_trip_continues_identically(name):
     checkpoint = pickle.loads(pickle.dumps({"params": [p.data for p in first], "opt": opt1.state_dict(),
                                             "sched": sched1.state_dict()}))
 
-    resumed = [minidl.tensor(a, requires_grad=True) for a in checkpoint["params"]]
+    resumed = [tensor(a, requires_grad=True) for a in checkpoint["params"]]
     opt2 = OPTIMIZERS[name](resumed)
     sched2 = optim.lr_scheduler.OneCycleLR(opt2, max_lr=[0.1, 0.05], total_steps=10)
     opt2.load_state_dict(checkpoint["opt"])
@@ -320,9 +359,19 @@ def test_constructor_errors():
     with pytest.raises(ValueError, match="AdamW: lr must be >= 0, got -1"):
         optim.AdamW([{"params": [p], "lr": -1}])
     with pytest.raises(TypeError, match="floating-point tensors.*int64"):
-        optim.SGD([minidl.tensor(np.arange(3, dtype=np.int64))], lr=0.1)
+        optim.SGD([tensor(np.arange(3, dtype=np.int64))], lr=0.1)
     with pytest.raises(TypeError, match="can only optimize Tensors, got ndarray"):
         optim.SGD([np.zeros(3)], lr=0.1)
+    with pytest.raises(TypeError, match="SGD: params must be an ordered iterable.*got a set"):
+        optim.SGD({p, q}, lr=0.1)
+    with pytest.raises(TypeError, match="Adam: a parameter group's 'params' must be an ordered iterable"):
+        optim.Adam([{"params": {p, q}}])
+    with pytest.raises(TypeError, match="SGD: params mixes 1 parameter groups .dicts. with 1 other items"):
+        optim.SGD([p, {"params": [q]}], lr=0.1)
+    with pytest.raises(ValueError, match="SGD: lr must be >= 0, got nan"):
+        optim.SGD([p], lr=float("nan"))
+    with pytest.raises(ValueError, match="SGD: weight_decay must be >= 0, got -0.01"):
+        optim.SGD([p], lr=0.1, weight_decay=-0.01)
     with pytest.raises(ValueError, match="nesterov=True needs momentum > 0 and dampening 0"):
         optim.SGD([p], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="nesterov=True needs.*dampening=0.1"):
@@ -374,6 +423,8 @@ TORCH_CASES = [
     ("AdamW", ONE_GROUP, dict(lr=0.01)),
     ("AdamW", ONE_GROUP, dict(lr=0.01, weight_decay=0.0)),
     ("AdamW", TWO_GROUPS, dict(lr=0.02, betas=(0.5, 0.9), weight_decay=0.1)),
+    ("Adam", ONE_GROUP, dict(lr=0.01, betas=(0.5, 0.6), weight_decay=0.05, amsgrad=True)),
+    ("AdamW", TWO_GROUPS, dict(lr=0.02, betas=(0.5, 0.6), amsgrad=True)),
 ]
 
 

@@ -6,13 +6,15 @@
 
 * :class:`Optimizer`: parameter groups, per-parameter state, ``state_dict`` (optimizer.py)
 * :class:`SGD` (sgd.py), :class:`Adam` and :class:`AdamW` (adam.py)
-* :mod:`lr_scheduler`: StepLR, MultiStepLR, CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau
+* :mod:`lr_scheduler`: StepLR, MultiStepLR, CosineAnnealingLR, LinearLR (warm-up), SequentialLR,
+  OneCycleLR, ReduceLROnPlateau
 """
 from . import lr_scheduler
 from .adam import Adam, AdamW
-from .lr_scheduler import CosineAnnealingLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, StepLR
+from .lr_scheduler import (CosineAnnealingLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau,
+                           SequentialLR, StepLR)
 from .optimizer import Optimizer
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "LRScheduler", "StepLR", "MultiStepLR",
-           "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"]
+           "CosineAnnealingLR", "LinearLR", "SequentialLR", "OneCycleLR", "ReduceLROnPlateau"]

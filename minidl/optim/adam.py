@@ -12,6 +12,10 @@ Adam keeps two running averages per parameter, of the gradient and of its square
 
 so every coordinate moves by about ``lr`` at most, whatever the scale of its gradient.
 
+With ``amsgrad=True`` (Reddi et al., 2018) the denominator uses the largest second moment
+seen so far, :math:`\hat v_t = \max_{s \le t} v_s / (1 - \beta_2^t)`, so the step size never grows
+back after a burst of large gradients.
+
 Weight decay :math:`\lambda` comes in two flavours:
 
 * ``Adam``: L2 regularization, added to the gradient, :math:`g_t \leftarrow g_t + \lambda p_{t-1}`.
@@ -19,8 +23,9 @@ Weight decay :math:`\lambda` comes in two flavours:
 * ``AdamW``: *decoupled* decay, applied to the weights before the Adam step,
   :math:`p_{t-1} \leftarrow (1 - \eta\lambda)\, p_{t-1}`, the same for every weight.
 
-The step count :math:`t` is kept per parameter in ``state["step"]`` (a Python int, so the bias
-corrections are computed on the host without touching the device).
+Per-parameter state (PyTorch's names): ``step`` (the count :math:`t`, a Python int, so the bias
+corrections are computed on the host without touching the device), ``exp_avg`` (:math:`m`),
+``exp_avg_sq`` (:math:`v`) and, with ``amsgrad``, ``max_exp_avg_sq``.
 """
 from __future__ import annotations
 
@@ -31,13 +36,18 @@ from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
-    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0): L2 weight decay."""
+    r"""``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False)``.
 
-    decoupled_weight_decay = False
+    ``weight_decay`` is L2 regularization, added to the gradient (use :class:`AdamW` for the
+    decoupled kind). ``betas`` are :math:`(\beta_1, \beta_2)`, ``eps`` is added to
+    :math:`\sqrt{\hat v_t}` for numerical stability.
+    """
+
+    decoupled_weight_decay = False      # AdamW sets True: shrink the weights instead of adding L2 to g
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+                 weight_decay: float = 0.0, amsgrad: bool = False):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=bool(amsgrad))
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict) -> None:
@@ -73,7 +83,15 @@ class Adam(Optimizer):
 
         bias_correction1 = 1 - beta1 ** step
         bias_correction2 = 1 - beta2 ** step
-        denom = xp.sqrt(exp_avg_sq)                            # sqrt(v_hat) + eps, in one buffer
+        if group["amsgrad"]:                                   # the largest v so far, elementwise
+            second_moment = state.get("max_exp_avg_sq")
+            if second_moment is None:
+                second_moment = state["max_exp_avg_sq"] = exp_avg_sq.copy()
+            else:
+                xp.maximum(second_moment, exp_avg_sq, out=second_moment)
+        else:
+            second_moment = exp_avg_sq
+        denom = xp.sqrt(second_moment)                         # sqrt(v_hat) + eps, in one buffer
         denom /= math.sqrt(bias_correction2)
         denom += eps
         update = exp_avg / denom
@@ -82,10 +100,14 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2): decoupled weight decay."""
+    """``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)``.
+
+    Adam with *decoupled* weight decay: before each Adam step the weights are multiplied by
+    ``1 - lr * weight_decay``; the gradient itself is left alone.
+    """
 
     decoupled_weight_decay = True
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+                 weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)

@@ -17,11 +17,18 @@ together. With :math:`\eta_0` the base rate and :math:`t` = ``last_epoch``:
 ``StepLR``             :math:`\eta_0\, \gamma^{\lfloor t / s \rfloor}`
 ``MultiStepLR``        :math:`\eta_0\, \gamma^{\#\{\text{milestones} \le t\}}`
 ``CosineAnnealingLR``  :math:`\eta_{min} + (\eta_0 - \eta_{min})\,(1 + \cos(\pi t / T_{max}))/2`
+``LinearLR``           :math:`\eta_0\,(f_0 + (f_1 - f_0) \min(t, T) / T)`, factors :math:`f_0 \to f_1`
+                       over :math:`T` steps: a linear warm-up
+``SequentialLR``       one schedule after another, each restarting from its own step 0
 ``OneCycleLR``         warm up from ``max_lr / div_factor`` to ``max_lr``, then anneal to
                        ``max_lr / (div_factor * final_div_factor)`` (Smith & Topin, 2018)
 ``ReduceLROnPlateau``  :math:`\eta \leftarrow \max(\eta \cdot \text{factor}, \eta_{min})` when a
                        metric has not improved for ``patience`` epochs
 =====================  ===========================================================================
+
+Which step counts is up to you: most schedules are meant to step once per *epoch* (their
+arguments are then numbers of epochs), ``OneCycleLR`` once per *batch*; each docstring says.
+``ReduceLROnPlateau`` is different: ``step(metric)`` after each validation.
 
 The rates are computed in closed form from ``last_epoch`` (PyTorch updates some of them
 recursively; the two agree to rounding), so a schedule never drifts and a run restored with
@@ -34,7 +41,8 @@ import bisect
 import copy
 import math
 
-__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"]
+__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR", "SequentialLR", "OneCycleLR",
+           "ReduceLROnPlateau"]
 
 
 class _ScheduleState:
@@ -93,7 +101,10 @@ class LRScheduler(_ScheduleState):
 
 
 class StepLR(LRScheduler):
-    """Multiply the rate by ``gamma`` every ``step_size`` steps: ``lr = initial_lr * gamma ** (t // step_size)``."""
+    """Multiply the rate by ``gamma`` every ``step_size`` steps: ``lr = initial_lr * gamma ** (t // step_size)``.
+
+    Usually stepped once per epoch, ``step_size`` then counting epochs.
+    """
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
         if not (isinstance(step_size, int) and step_size > 0):
@@ -110,7 +121,7 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """Multiply the rate by ``gamma`` at each milestone: ``lr = initial_lr * gamma ** (milestones passed)``.
 
-    A milestone listed twice counts twice, as in PyTorch.
+    A milestone listed twice counts twice, as in PyTorch. Usually stepped once per epoch.
     """
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
@@ -132,6 +143,7 @@ class CosineAnnealingLR(LRScheduler):
 
     ``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2`` (PyTorch's closed
     form; after ``T_max`` steps the cosine climbs back up, it is periodic with period ``2 T_max``).
+    Stepped once per epoch (``T_max`` epochs) or once per batch (``T_max`` batches).
     """
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
@@ -146,47 +158,172 @@ class CosineAnnealingLR(LRScheduler):
         return [self.eta_min + (base_lr - self.eta_min) * cosine for base_lr in self.base_lrs]
 
 
+class LinearLR(LRScheduler):
+    """Scale the base rate by a factor going linearly from ``start_factor`` to ``end_factor``; a warm-up.
+
+    ``lr = initial_lr * (start_factor + (end_factor - start_factor) * min(t, total_iters) / total_iters)``,
+    then constant. Stepped once per epoch or once per batch, whichever ``total_iters`` counts.
+    A linear warm-up followed by another schedule is a :class:`SequentialLR`::
+
+        warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
+        cosine = CosineAnnealingLR(opt, T_max=epochs - 5)
+        schedule = SequentialLR(opt, [warmup, cosine], milestones=[5])
+    """
+
+    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5,
+                 last_epoch: int = -1):
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor!r}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor!r}")
+        if not (isinstance(total_iters, int) and total_iters > 0):
+            raise ValueError(f"LinearLR: total_iters must be a positive int, got {total_iters!r}")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        progress = min(self.last_epoch, self.total_iters) / self.total_iters
+        factor = self.start_factor + (self.end_factor - self.start_factor) * progress
+        return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class SequentialLR(LRScheduler):
+    """Run ``schedulers`` one after the other, switching at the steps listed in ``milestones``.
+
+    Before ``milestones[0]`` the first schedule sets the rate, from ``milestones[0]`` to
+    ``milestones[1]`` the second, which starts over from its own step 0 there, and so on.
+    Build the schedules on the same optimizer first, then hand them over; from then on
+    step only the SequentialLR. Its ``state_dict`` holds those of its schedules.
+    """
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch: int = -1):
+        schedulers, milestones = list(schedulers), list(milestones)
+        if not schedulers:
+            raise ValueError("SequentialLR: expected at least one scheduler, got none")
+        for k, schedule in enumerate(schedulers):
+            if not isinstance(schedule, LRScheduler):
+                raise TypeError(f"SequentialLR: schedulers[{k}] must be a step-count schedule (StepLR, "
+                                f"LinearLR, ...), got {type(schedule).__name__}")
+            if schedule.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR: schedulers[{k}] ({type(schedule).__name__}) belongs to "
+                                 f"another optimizer")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for {len(schedulers)} "
+                             f"schedulers, got {len(milestones)}")
+        if not all(isinstance(m, int) and m > 0 for m in milestones) or milestones != sorted(milestones):
+            raise ValueError(f"SequentialLR: milestones must be increasing positive ints, got {milestones!r}")
+        self._schedulers = schedulers
+        self._milestones = milestones
+        super().__init__(optimizer, last_epoch)
+
+    def _active(self) -> tuple[LRScheduler, int]:
+        """The schedule in charge at step ``last_epoch``, and its own step count there."""
+        index = bisect.bisect_right(self._milestones, self.last_epoch)
+        start = self._milestones[index - 1] if index > 0 else 0
+        return self._schedulers[index], self.last_epoch - start
+
+    def get_lr(self) -> list[float]:
+        schedule, local_step = self._active()
+        schedule.last_epoch = local_step
+        return schedule.get_lr()
+
+    def step(self) -> None:
+        """Advance one step; the schedule in charge sets the rates (and whatever else it sets)."""
+        self.last_epoch += 1
+        schedule, local_step = self._active()
+        schedule.last_epoch = local_step - 1
+        schedule.step()
+        self._last_lr = schedule.get_last_lr()
+
+    def state_dict(self) -> dict:
+        """This schedule's attributes, with ``_schedulers`` replaced by their own state dicts."""
+        state = {key: copy.deepcopy(value) for key, value in self.__dict__.items()
+                 if key not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [schedule.state_dict() for schedule in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        saved = dict(state_dict)
+        children = saved.pop("_schedulers")
+        if len(children) != len(self._schedulers):
+            raise ValueError(f"SequentialLR.load_state_dict: the state has {len(children)} schedulers, "
+                             f"this SequentialLR {len(self._schedulers)}")
+        self.__dict__.update(copy.deepcopy(saved))
+        for schedule, child_state in zip(self._schedulers, children):
+            schedule.load_state_dict(child_state)
+
+
 class OneCycleLR(LRScheduler):
-    r"""The 1cycle policy (Smith & Topin, 2018), stepped after every batch, PyTorch's two-phase version.
+    r"""The 1cycle policy (Smith & Topin, 2018), stepped after every *batch*; PyTorch's version.
 
     With ``initial = max_lr / div_factor`` and ``final = initial / final_div_factor``:
 
     * phase 1, steps 0 .. ``pct_start * total_steps - 1``: anneal ``initial`` -> ``max_lr``;
     * phase 2, up to step ``total_steps - 1``: anneal ``max_lr`` -> ``final``;
 
-    where annealing from ``a`` to ``b`` over the fraction ``x`` of a phase is
-    ``b + (a - b) * (1 + cos(pi * x)) / 2`` ("cos") or ``a + (b - a) * x`` ("linear").
-    ``max_lr`` is a number or a list with one rate per parameter group; the optimizer's own
-    ``lr`` is overwritten. Stepping more than ``total_steps`` times raises ValueError.
-    Unlike PyTorch (``cycle_momentum=True``), the momentum is left alone.
+    or, with ``three_phase=True``: ``initial`` -> ``max_lr`` -> ``initial`` (two phases of
+    ``pct_start * total_steps`` steps each), then ``initial`` -> ``final``. Annealing from
+    ``a`` to ``b`` over the fraction ``x`` of a phase is ``b + (a - b) * (1 + cos(pi * x)) / 2``
+    (``anneal_strategy="cos"``) or ``a + (b - a) * x`` (``"linear"``).
+
+    ``total_steps``, or ``epochs`` and ``steps_per_epoch``, give the length of the cycle;
+    stepping past ``total_steps`` raises ValueError. ``max_lr`` is a number or a list with
+    one rate per parameter group (pass a list to keep e.g. biases at twice the weights'
+    rate); the optimizer's own ``lr`` is ignored.
+
+    With ``cycle_momentum=True`` the momentum (SGD's ``momentum``, Adam's ``beta1``) moves
+    the other way, ``max_momentum`` -> ``base_momentum`` -> ``max_momentum``. **Unlike
+    PyTorch, the default is False**: the momentum you gave the optimizer stays as it is.
     """
 
-    def __init__(self, optimizer, max_lr, total_steps: int, pct_start: float = 0.3, div_factor: float = 25.0,
-                 final_div_factor: float = 1e4, anneal_strategy: str = "cos", last_epoch: int = -1):
+    def __init__(self, optimizer, max_lr, total_steps: int | None = None, epochs: int | None = None,
+                 steps_per_epoch: int | None = None, pct_start: float = 0.3, anneal_strategy: str = "cos",
+                 cycle_momentum: bool = False, base_momentum=0.85, max_momentum=0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False, last_epoch: int = -1):
+        if not hasattr(optimizer, "param_groups"):
+            raise TypeError(f"OneCycleLR: expected an Optimizer, got {type(optimizer).__name__}")
         groups = optimizer.param_groups
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+                if not (isinstance(value, int) and value > 0):
+                    raise ValueError(f"OneCycleLR: {name} must be a positive int, got {value!r}")
+            total_steps = epochs * steps_per_epoch
         if not (isinstance(total_steps, int) and total_steps > 0):
             raise ValueError(f"OneCycleLR: total_steps must be a positive int, got {total_steps!r}")
         if not (isinstance(pct_start, (int, float)) and 0 <= pct_start <= 1):
             raise ValueError(f"OneCycleLR: pct_start must be a number in [0, 1], got {pct_start!r}")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
-        if isinstance(max_lr, (list, tuple)):
-            if len(max_lr) != len(groups):
-                raise ValueError(f"OneCycleLR: expected {len(groups)} values of max_lr (one per parameter "
-                                 f"group), got {len(max_lr)}")
-            max_lrs = [float(lr) for lr in max_lr]
-        else:
-            max_lrs = [float(max_lr)] * len(groups)
         self.total_steps = total_steps
         self.anneal_strategy = anneal_strategy
-        self.max_lrs = max_lrs
-        self.min_lrs = [lr / div_factor / final_div_factor for lr in max_lrs]
-        # Each phase: (last step of the phase, name of the start rate list, name of the end rate list)
-        self.phases = [[float(pct_start * total_steps) - 1, "base_lrs", "max_lrs"],
-                       [float(total_steps - 1), "max_lrs", "min_lrs"]]
+        self.max_lrs = _per_group("OneCycleLR", "max_lr", max_lr, len(groups))
+        self.initial_lrs = [lr / div_factor for lr in self.max_lrs]
+        self.min_lrs = [lr / final_div_factor for lr in self.initial_lrs]
+        # Each phase: [last step of the phase, start rates, end rates, start momenta, end momenta],
+        # the rates and momenta named by the attribute that holds them (one value per group).
+        up = float(pct_start * total_steps) - 1
+        if three_phase:
+            self.phases = [[up, "initial_lrs", "max_lrs", "max_momentums", "base_momentums"],
+                           [float(2 * pct_start * total_steps) - 2, "max_lrs", "initial_lrs",
+                            "base_momentums", "max_momentums"],
+                           [float(total_steps - 1), "initial_lrs", "min_lrs", "max_momentums", "max_momentums"]]
+        else:
+            self.phases = [[up, "initial_lrs", "max_lrs", "max_momentums", "base_momentums"],
+                           [float(total_steps - 1), "max_lrs", "min_lrs", "base_momentums", "max_momentums"]]
+
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"OneCycleLR: cycle_momentum=True needs an optimizer with 'momentum' or "
+                                 f"'betas', got {type(optimizer).__name__}")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("OneCycleLR", "base_momentum", base_momentum, len(groups))
+            self.max_momentums = _per_group("OneCycleLR", "max_momentum", max_momentum, len(groups))
         if last_epoch == -1:
-            for group, lr in zip(groups, max_lrs):
-                group["initial_lr"] = lr / div_factor        # the cycle starts here, whatever group["lr"] was
+            for group, lr in zip(groups, self.initial_lrs):
+                group["initial_lr"] = lr                     # the cycle starts here, whatever group["lr"] was
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, fraction: float) -> float:
@@ -194,20 +331,48 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2 * (math.cos(math.pi * fraction) + 1)
         return start + (end - start) * fraction
 
-    def get_lr(self) -> list[float]:
+    def _position(self) -> tuple[list, float]:
+        """The phase that step ``last_epoch`` falls in, and how far into it (0 at its start, 1 at its end)."""
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {step} times, but total_steps is {self.total_steps}")
-        lrs = []
-        for k in range(len(self.base_lrs)):
-            phase_start = 0.0
-            for i, (phase_end, start_name, end_name) in enumerate(self.phases):
-                if step <= phase_end or i == len(self.phases) - 1:
-                    fraction = (step - phase_start) / (phase_end - phase_start)
-                    lrs.append(self._anneal(getattr(self, start_name)[k], getattr(self, end_name)[k], fraction))
-                    break
-                phase_start = phase_end
-        return lrs
+        phase_start = 0.0
+        for i, phase in enumerate(self.phases):
+            phase_end = phase[0]
+            if step <= phase_end or i == len(self.phases) - 1:
+                return phase, (step - phase_start) / (phase_end - phase_start)
+            phase_start = phase_end
+        raise AssertionError("unreachable: the last phase always matches")
+
+    def _interpolate(self, start_name: str, end_name: str, fraction: float) -> list[float]:
+        starts, ends = getattr(self, start_name), getattr(self, end_name)
+        return [self._anneal(start, end, fraction) for start, end in zip(starts, ends)]
+
+    def get_lr(self) -> list[float]:
+        (_, start_lrs, end_lrs, _, _), fraction = self._position()
+        return self._interpolate(start_lrs, end_lrs, fraction)
+
+    def step(self) -> None:
+        """Advance one batch: set every group's ``lr`` (and momentum, with ``cycle_momentum``)."""
+        super().step()
+        if self.cycle_momentum:
+            (_, _, _, start_momenta, end_momenta), fraction = self._position()
+            for group, momentum in zip(self.optimizer.param_groups,
+                                       self._interpolate(start_momenta, end_momenta, fraction)):
+                if self.use_beta1:
+                    group["betas"] = (momentum, *group["betas"][1:])
+                else:
+                    group["momentum"] = momentum
+
+
+def _per_group(owner: str, name: str, value, n_groups: int) -> list[float]:
+    """``value`` as a list with one float per parameter group (a single number is repeated)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_groups:
+            raise ValueError(f"{owner}: expected {n_groups} values of {name} (one per parameter group), "
+                             f"got {len(value)}")
+        return [float(v) for v in value]
+    return [float(value)] * n_groups
 
 
 class ReduceLROnPlateau(_ScheduleState):
@@ -235,13 +400,7 @@ class ReduceLROnPlateau(_ScheduleState):
         if not 0 <= factor < 1:
             raise ValueError(f"ReduceLROnPlateau: factor must be in [0, 1), got {factor!r}")
         groups = optimizer.param_groups
-        if isinstance(min_lr, (list, tuple)):
-            if len(min_lr) != len(groups):
-                raise ValueError(f"ReduceLROnPlateau: expected {len(groups)} values of min_lr (one per "
-                                 f"parameter group), got {len(min_lr)}")
-            self.min_lrs = [float(lr) for lr in min_lr]
-        else:
-            self.min_lrs = [float(min_lr)] * len(groups)
+        self.min_lrs = _per_group("ReduceLROnPlateau", "min_lr", min_lr, len(groups))
         self.optimizer = optimizer
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode

@@ -19,7 +19,9 @@ of the Network In Network paper::
 
 ``optimizer.state[p]`` is the dict of that parameter's buffers (momentum,
 running averages, step count), created on the first ``step()`` that sees a
-gradient for ``p``. Buffers live on the parameter's backend (NumPy or CuPy).
+gradient for ``p``; as in PyTorch it is keyed by the parameter itself (Tensors
+hash by identity). Buffers live on the parameter's backend (NumPy or CuPy), and
+``step()`` never copies anything to the host, so it can run asynchronously on a GPU.
 
 ``state_dict()`` names parameters by their position counted across all groups
 (0, 1, 2, ... in the order they were given) and holds NumPy arrays and plain
@@ -50,10 +52,15 @@ class Optimizer:
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{self._name}: params must be an iterable of Tensors or of dicts, "
                             f"got a single {type(params).__name__}; wrap it in a list")
+        self._check_ordered(params, "params")
         params = list(params)
         if not params:
             raise ValueError(f"{self._name}: got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        n_dicts = sum(isinstance(item, dict) for item in params)
+        if 0 < n_dicts < len(params):
+            raise TypeError(f"{self._name}: params mixes {n_dicts} parameter groups (dicts) with "
+                            f"{len(params) - n_dicts} other items; give all Tensors or all dicts")
+        groups = params if n_dicts else [{"params": params}]
         for group in groups:
             self.add_param_group(group)
 
@@ -69,6 +76,7 @@ class Optimizer:
             raise ValueError(f"{self._name}: a parameter group needs a 'params' entry, got keys {sorted(param_group)}")
         group = dict(param_group)
         params = group["params"]
+        self._check_ordered(params, "a parameter group's 'params'")
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
         for key, value in self.defaults.items():
             group.setdefault(key, value)
@@ -86,6 +94,12 @@ class Optimizer:
                                  f"one parameter group (or twice in one)")
             already_here.add(id(p))
         self.param_groups.append(group)
+
+    def _check_ordered(self, params, what: str) -> None:
+        """Sets have no stable order, and the state_dict names parameters by position: refuse them."""
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(f"{self._name}: {what} must be an ordered iterable (list, tuple, generator), "
+                            f"got a set, whose order can change from run to run")
 
     def _check_hyperparameters(self, group: dict) -> None:
         """Raise ValueError for a hyper-parameter out of range; subclasses extend it."""

@@ -22,7 +22,13 @@ from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
-    """SGD(params, lr, momentum=0, dampening=0, nesterov=False, weight_decay=0)."""
+    """Stochastic gradient descent: ``SGD(params, lr, momentum=0, dampening=0, nesterov=False, weight_decay=0)``.
+
+    ``params``: Tensors or parameter groups (see :class:`~minidl.optim.Optimizer`). With
+    ``momentum > 0`` each parameter keeps one buffer, ``state[p]["momentum_buffer"]`` (the
+    :math:`b_t` above), created on its first step. ``nesterov=True`` needs ``momentum > 0``
+    and ``dampening = 0``, as in PyTorch. Parameters whose ``grad`` is None are skipped.
+    """
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
@@ -40,7 +46,8 @@ class SGD(Optimizer):
                              f"got momentum={group['momentum']}, dampening={group['dampening']}")
 
     def _update(self, param, grad, state: dict, group: dict) -> None:
-        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        weight_decay = group["weight_decay"]
         if weight_decay != 0:
             grad = grad + weight_decay * param                 # a new array: p.grad stays untouched
         if momentum != 0:
@@ -49,7 +56,7 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = grad.astype(param.dtype, copy=True)
             else:
                 buf *= momentum
-                buf += (1 - group["dampening"]) * grad
+                buf += grad if dampening == 0 else (1 - dampening) * grad
             direction = grad + momentum * buf if group["nesterov"] else buf
         else:
             direction = grad
