@@ -74,7 +74,7 @@ def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
     straight, _ = run_fit(tmp_path / "straight", 2)
 
     parts = build()
-    model, opt = parts[0], parts[1]
+    opt = parts[1]
     calls = {"n": 0}
     real_step = opt.step
 

@@ -65,21 +65,26 @@ class Conv2d(Function):
             y += bias
         return from_nhwc(y.reshape(n, out_h, out_w, o))
 
-    def _columns(self, xp):
-        """Yield (first image, last image + 1, cols of those images as (rows, kh*kw*C)), one buffer reused."""
+    def _chunks(self):
+        """(first image, last image + 1) of each chunk, and the column elements per image."""
         n, h, w, c = self.x_nhwc.shape
         o, _, kh, kw = self.weight.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
-        out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-        row = kh * kw * c
-        per_image = out_h * out_w * row
+        per_image = conv_output_size(h, kh, sh, ph) * conv_output_size(w, kw, sw, pw) * kh * kw * c
         backend = "cupy" if is_cupy_array(self.x_nhwc) else "numpy"
+        return list(_image_chunks(n, per_image * self.x_nhwc.itemsize, backend)), per_image
+
+    def _columns(self, xp):
+        """Yield (first image, last image + 1, cols of those images as (rows, kh*kw*C)), one buffer reused."""
+        _, _, kh, kw = self.weight.shape
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        chunks, per_image = self._chunks()
         buffer = None
-        for start, stop in _image_chunks(n, per_image * self.x_nhwc.itemsize, backend):
+        for start, stop in chunks:
             if buffer is None:
                 buffer = xp.empty((stop - start) * per_image, dtype=self.x_nhwc.dtype)
             cols = im2col(self.x_nhwc[start:stop], kh, kw, sh, sw, ph, pw, out=buffer)
-            yield start, stop, cols.reshape(-1, row)
+            yield start, stop, cols.reshape(-1, kh * kw * self.x_nhwc.shape[3])
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -105,7 +110,8 @@ class Conv2d(Function):
         gw_mat = xp.zeros((o, kh * kw * c), dtype=gy.dtype) if need_w else None
         gx_nhwc = xp.empty((n, h, w, c), dtype=gy.dtype) if need_x else None
         gcols_buffer = None
-        for start, stop, cols in self._columns(xp) if need_w else self._chunks_only():
+        chunks = self._columns(xp) if need_w else ((start, stop, None) for start, stop in self._chunks()[0])
+        for start, stop, cols in chunks:
             gy_rows = gy_mat[start * out_h * out_w: stop * out_h * out_w]
             if need_w:
                 gw_mat += gy_rows.T @ cols                                  # dW += dy^T cols
@@ -120,16 +126,6 @@ class Conv2d(Function):
         if need_x:
             gx = from_nhwc(gx_nhwc)
         return (gx, gw, gb)[:len(self.needs_grad)]
-
-    def _chunks_only(self):
-        """The same chunks as _columns, without building columns (when dW is not needed)."""
-        n, h, w, c = self.x_nhwc.shape
-        o, _, kh, kw = self.weight.shape
-        (sh, sw), (ph, pw) = self.stride, self.padding
-        out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-        backend = "cupy" if is_cupy_array(self.x_nhwc) else "numpy"
-        for start, stop in _image_chunks(n, out_h * out_w * kh * kw * c * self.x_nhwc.itemsize, backend):
-            yield start, stop, None
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):

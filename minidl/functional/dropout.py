@@ -10,7 +10,6 @@ import numpy as np
 
 from ..backends import get_array_module
 from ..engine.function import Function
-from ..engine.tensor import Tensor
 from ..kernels.layout import physical_order
 from .. import random as _random
 

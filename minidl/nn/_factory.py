@@ -1,7 +1,6 @@
 """Making parameter arrays on the active backend (shared by the layers)."""
 from __future__ import annotations
 
-import numpy as np
 
 from .. import backends
 from ..engine.tensor import DEFAULT_DTYPE

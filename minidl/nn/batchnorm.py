@@ -5,7 +5,6 @@ train mode (momentum 0.1) and replace them in eval mode.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .. import functional as F
 from . import init

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import backends
-from ..engine.tensor import Tensor
 from .parameter import Parameter
 
 

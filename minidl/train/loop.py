@@ -19,12 +19,12 @@ of batches done). Restoring all of it replays the same computation.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
 import time
 
-import numpy as np
 
 from .. import backends
 from .. import functional as F
@@ -301,6 +301,5 @@ def _rewrite_jsonl(path, records) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         for r in records:
-            import json
             f.write(json.dumps(r) + "\n")
     os.replace(tmp, path)

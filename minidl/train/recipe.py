@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -23,6 +22,7 @@ from .. import optim
 from ..kernels.host_memory import keep_freed_memory
 from ..models import NIN
 from .loop import Interrupted, TrainingDiverged, fit
+from .report import write_json
 
 
 @dataclasses.dataclass
@@ -178,7 +178,6 @@ def run(task: Task, argv=None) -> dict:
         sys.exit(2)
     summary.update(wall_seconds=time.perf_counter() - t0, run_seconds=time.perf_counter() - started,
                    machine=_machine(), date=time.strftime("%Y-%m-%d"))
-    from .report import write_json
     write_json(os.path.join(config["out"], "summary.json"), summary)
     log(f"done: test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs; "
         f"{summary['images_per_second']:.0f} img/s; wall time {summary['wall_seconds']:.0f} s; "
