@@ -101,3 +101,17 @@ def test_bad_options_are_rejected(capsys):
     with pytest.raises(SystemExit):
         parse_config(task, ["--epochs", "0"])
     assert "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_offline_without_data_is_a_clean_error(tmp_path, cache, monkeypatch, capsys):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    task = load_script("train_nin_cifar10").CIFAR10
+    with pytest.raises(SystemExit) as exit_info:
+        run(task, ["--backend", "numpy", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"])
+    assert exit_info.value.code == 2
+    assert "--data PATH" in capsys.readouterr().out

@@ -46,30 +46,31 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
                    help="data location: the official archive or its folder, or an image folder "
                         "(root/{train,test}/<class>/*.png|jpg) as a directory or .tar.gz; "
                         "default: download the official files into $MINIDL_DATA or ~/.cache/minidl")
-    p.add_argument("--epochs", type=int, default=d["epochs"])
-    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="total epochs (a resumed run counts those done)")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="training minibatch size")
     p.add_argument("--lr", type=float, default=None,
                    help="peak learning rate (default: 0.05, or 0.1 with --batch-norm; 0.001 for adam/adamw)")
     p.add_argument("--schedule", choices=["onecycle", "cosine", "step", "plateau", "constant"], default=d["schedule"],
                    help="onecycle: warm-up then cosine decay; plateau: divide by 10 when test accuracy stalls (the paper)")
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd", help="sgd uses Nesterov momentum")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="L2 weight decay (decoupled for adamw)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
                    help="random translation (pad 4, crop) and horizontal flip")
     p.add_argument("--preprocess", choices=["standard", "gcn-zca"], default="standard",
                    help="standard: per-channel mean/std; gcn-zca: global contrast normalization + ZCA whitening (the paper)")
     p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every convolution (modern NIN)")
     p.add_argument("--width", type=float, default=1.0, help="scale every hidden channel count")
-    p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--pool2", choices=["max", "avg"], default="max")
+    p.add_argument("--dropout", type=float, default=0.5, help="dropout after the first two mlpconv blocks")
+    p.add_argument("--pool2", choices=["max", "avg"], default="max",
+                   help="second pooling: max (the paper's table) or avg (its Caffe model)")
     p.add_argument("--subset", type=int, default=None, help="train on a random (seeded) subset of this many images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds weights, subset, shuffling, augmentation and dropout")
     p.add_argument("--out", default=f"runs/nin-{task.name}", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")
     p.add_argument("--quick", action="store_true",
                    help="CPU preset: " + ", ".join(f"{k}={v}" for k, v in task.quick.items()))
-    p.add_argument("--eval-batch-size", type=int, default=500)
+    p.add_argument("--eval-batch-size", type=int, default=500, help="batch size of the test-set evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -148,7 +149,11 @@ def run(task: Task, argv=None) -> dict:
         keep_freed_memory()        # reuse warm host memory between steps (minidl/kernels/host_memory.py)
     mrandom.manual_seed(config["seed"])
     t0 = time.perf_counter()
-    train, test = load_data(task, config["data"])
+    try:
+        train, test = load_data(task, config["data"])
+    except (mdata.DownloadError, FileNotFoundError, ValueError) as exc:
+        log(f"error: could not load the data: {exc}")
+        sys.exit(2)
     if train.images.shape[1:] != (task.input_shape[1], task.input_shape[2], task.input_shape[0]):
         log(f"note: images are {train.images.shape[1:]} (H, W, C); the model adapts to {train.images.shape[3]} channels")
     if config["subset"] is not None and config["subset"] < len(train):
