@@ -32,8 +32,8 @@ class BatchNorm2d(Function):
         m = x2.shape[0]
         if self.training:
             mean = x2.mean(axis=0)
-            centered = x2 - mean
-            var = (centered * centered).mean(axis=0)
+            self.centered = x2 - mean
+            var = _column_dot(self.centered, self.centered) / m           # biased variance, one pass
             if self.running_mean is not None:
                 mom = self.momentum
                 self.running_mean *= 1 - mom
@@ -42,24 +42,32 @@ class BatchNorm2d(Function):
                 self.running_var += mom * var * (m / max(m - 1, 1))
         else:
             mean, var = self.running_mean, self.running_var
-            centered = x2 - mean
+            self.centered = x2 - mean
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
-        self.xhat = centered * self.inv_std
         self.weight = weight
-        y = self.xhat * weight + bias
+        y = self.centered * (weight * self.inv_std)                     # = xhat * gamma, without storing xhat
+        y += bias
         return from_nhwc(y.reshape(self.shape))
 
     def backward(self, gy):
         c = self.shape[3]
         g2 = to_nhwc(gy).reshape(-1, c)
+        m = g2.shape[0]
+        scale = self.weight * self.inv_std                              # d y / d x in eval mode
         gbeta = g2.sum(axis=0)
-        ggamma = (g2 * self.xhat).sum(axis=0)
-        g = g2 * self.weight
+        g_dot_centered = _column_dot(g2, self.centered)
+        ggamma = g_dot_centered * self.inv_std                          # sum of g * xhat
+        gx = g2 * scale
         if self.training:
-            gx = (g - g.mean(axis=0) - self.xhat * (g * self.xhat).mean(axis=0)) * self.inv_std
-        else:
-            gx = g * self.inv_std
+            # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), written as g*scale + centered*a + b
+            gx += self.centered * (-scale * self.inv_std * ggamma / m)
+            gx -= scale * gbeta / m
         return from_nhwc(gx.reshape(self.shape)), ggamma, gbeta
+
+
+def _column_dot(a, b):
+    """sum_i a[i, c] * b[i, c] for every column c, in one pass and without a temporary (M, C) array."""
+    return get_array_module(a).einsum("ij,ij->j", a, b)
 
 
 def batch_norm2d(x, running_mean=None, running_var=None, weight=None, bias=None,
