@@ -33,10 +33,24 @@ def xp_backend(request):
     yield from _backend_param(request)
 
 
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def backend(request):
+    """The backend *name* ('numpy', 'cupy'), active inside the test; cupy skips with a reason without a GPU."""
+    for _ in _backend_param(request):
+        yield request.param
+
+
 @pytest.fixture
 def require_cupy():
     if not minidl.cupy_available():
         pytest.skip(CUPY_SKIP_REASON)
+
+
+@pytest.fixture
+def cupy_backend(require_cupy):
+    """The cupy module, with the 'cupy' backend active inside the test (skips cleanly without CuPy and a GPU)."""
+    with minidl.backend("cupy"):
+        yield minidl.backends.array_module("cupy")
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import minidl.functional as F
 from minidl import backends
 from minidl.models import NIN
 
-from conftest import CUPY_SKIP_REASON
+from conftest import CUPY_SKIP_REASON, channels_last, host, is_channels_last, make_tensor
 
 
 @pytest.fixture
@@ -115,31 +115,175 @@ def test_cupy_available_is_false_without_cupy():
 
 
 # ---------------------------------------------------------------------------- GPU section (skips without CuPy)
+# Everything below runs only where minidl.cupy_available() is True; elsewhere each test reports
+# CUPY_SKIP_REASON. The same checks as on NumPy: float32 forward/backward of the key ops equal to the
+# NumPy results, float64 gradchecks on the device, and a whole NIN step.
+
+def _close32(got, ref, what):
+    """float32 agreement: rtol 1e-4, atol 1e-5 scaled to the magnitude of the reference."""
+    scale = max(1.0, float(np.abs(ref).max())) if np.size(ref) else 1.0
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+
+def _labels_like(x, labels):
+    return minidl.get_array_module(x.data).asarray(labels)
+
+
+# name -> (input shapes, function of the input tensors); every input is float and gets a gradient
+GPU_CASES = {
+    "conv2d": ([(2, 3, 9, 7), (4, 3, 3, 2), (4,)], lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 0))),
+    "conv2d_1x1": ([(2, 5, 4, 3), (6, 5, 1, 1), (6,)], lambda x, w, b: F.conv2d(x, w, b)),
+    "conv2d_5x5_pad2": ([(1, 3, 8, 8), (4, 3, 5, 5), (4,)], lambda x, w, b: F.conv2d(x, w, b, 1, 2)),
+    "max_pool2d": ([(2, 3, 9, 7)], lambda x: F.max_pool2d(x, 3, 2, 1)),
+    "max_pool2d_rect": ([(2, 2, 7, 8)], lambda x: F.max_pool2d(x, (3, 2), (1, 2), (1, 1))),
+    "avg_pool2d": ([(2, 3, 9, 7)], lambda x: F.avg_pool2d(x, 3, 2, 1)),
+    "global_avg_pool2d": ([(2, 3, 5, 7)], F.global_avg_pool2d),
+    "batch_norm2d_train": ([(3, 4, 5, 3), (4,), (4,)], lambda x, g, b: F.batch_norm2d(x, None, None, g, b, training=True)),
+    "relu": ([(2, 3, 4, 5)], F.relu),
+    "linear": ([(5, 7), (3, 7), (3,)], F.linear),
+    "cross_entropy": ([(6, 10)], lambda z: F.softmax_cross_entropy(z, _labels_like(z, [0, 9, 3, 3, 7, 1]))),
+    "log_softmax": ([(4, 6)], lambda z: F.log_softmax(z, axis=1)),
+}
+
+
+GPU_CASE_LAYOUTS = [(name, layout) for name in sorted(GPU_CASES) for layout in ("nchw", "channels_last")
+                    if layout == "nchw" or len(GPU_CASES[name][0][0]) == 4]
+
+
 @pytest.mark.gpu
-def test_nin_forward_backward_on_cupy_matches_numpy(require_cupy):
+@pytest.mark.parametrize("name,layout", GPU_CASE_LAYOUTS)
+def test_cupy_forward_and_backward_match_numpy_float32(cupy_backend, name, layout):
+    rng = np.random.default_rng(sum(map(ord, name)))
+    shapes, fn = GPU_CASES[name]
+    arrays = [(rng.standard_normal(s) * 2).astype(np.float32) for s in shapes]
+    if layout == "channels_last":
+        arrays[0] = channels_last(arrays[0])
+    results = {}
+    for label, xp_mod, dtype in (("numpy64", np, np.float64), ("numpy32", np, np.float32),
+                                 ("cupy32", cupy_backend, np.float32)):
+        ts = [make_tensor(a.astype(dtype) if a.ndim != 4 else _astype_keep_layout(a, dtype), xp_mod, requires_grad=True)
+              for a in arrays]
+        y = fn(*ts)
+        assert y.dtype == dtype and y.backend == ("cupy" if xp_mod is cupy_backend else "numpy")
+        probe = np.random.default_rng(5).standard_normal(y.shape)
+        y.backward(xp_mod.asarray(probe.astype(dtype)))
+        results[label] = (host(y.data), [host(t.grad) for t in ts])
+        if layout == "channels_last" and y.ndim == 4:
+            assert is_channels_last(y.data)                       # outputs stay channels-last on both backends
+    y64, g64 = results["numpy64"]
+    for label in ("numpy32", "cupy32"):
+        y, grads = results[label]
+        assert y.shape == y64.shape
+        _close32(y, y64, f"{name} forward on {label}")
+        for i, (g, ref) in enumerate(zip(grads, g64)):
+            _close32(g, ref, f"{name} gradient of input {i} on {label}")
+    _close32(results["cupy32"][0], results["numpy32"][0], f"{name}: cupy vs numpy forward")
+
+
+def _astype_keep_layout(a, dtype):
+    if is_channels_last(a) and not a.flags.c_contiguous:
+        return channels_last(np.ascontiguousarray(a).astype(dtype))
+    return a.astype(dtype)
+
+
+@pytest.mark.gpu
+def test_cupy_batch_norm_running_statistics_and_eval_match_numpy(cupy_backend):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((4, 3, 5, 5)) * 3 + 2).astype(np.float32)
+    gamma, beta = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    stats, outs = {}, {}
+    for xp_mod in (np, cupy_backend):
+        rm, rv = xp_mod.zeros(3, dtype=np.float32), xp_mod.ones(3, dtype=np.float32)
+        xt = make_tensor(channels_last(x), xp_mod)
+        g, b = make_tensor(gamma, xp_mod), make_tensor(beta, xp_mod)
+        F.batch_norm2d(xt, rm, rv, g, b, training=True, momentum=0.1)
+        stats[xp_mod.__name__] = (host(rm), host(rv))
+        outs[xp_mod.__name__] = host(F.batch_norm2d(xt, rm, rv, g, b, training=False).data)
+    m = 4 * 5 * 5
+    expected_rm = 0.1 * x.astype(np.float64).mean(axis=(0, 2, 3))
+    expected_rv = 0.9 + 0.1 * x.astype(np.float64).var(axis=(0, 2, 3)) * m / (m - 1)
+    for name in ("numpy", "cupy"):
+        _close32(stats[name][0], expected_rm, f"running_mean on {name}")
+        _close32(stats[name][1], expected_rv, f"running_var on {name}")
+    _close32(outs["cupy"], outs["numpy"], "eval-mode batch norm")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_cupy_float64_gradcheck_conv2d_and_max_pool_stride2_padding(cupy_backend, layout):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 2, 7, 6))
+    x = channels_last(x) if layout == "channels_last" else x
+    xt = make_tensor(x, cupy_backend, requires_grad=True)
+    assert xt.backend == "cupy"
+    w = make_tensor(rng.standard_normal((3, 2, 3, 2)), cupy_backend, requires_grad=True)
+    b = make_tensor(rng.standard_normal(3), cupy_backend, requires_grad=True)
+    assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [xt, w, b])
+    assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 0)), [xt, w, b])
+    w1 = make_tensor(rng.standard_normal((3, 2, 1, 1)), cupy_backend, requires_grad=True)
+    assert minidl.gradcheck(lambda x, w: F.conv2d(x, w), [xt, w1])                          # the 1x1 fast path
+    assert minidl.gradcheck(lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [xt])
+    assert minidl.gradcheck(lambda x: F.max_pool2d(x, (3, 2), stride=(2, 1), padding=(1, 1)), [xt])
+    assert minidl.gradcheck(lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), [xt])
+    assert isinstance(xt.grad, cupy_backend.ndarray)
+
+
+@pytest.mark.gpu
+def test_cupy_dropout_statistics_scale_gradient_layout_and_seed(cupy_backend):
+    rng = np.random.default_rng(4)
+    xv = rng.random((4, 3, 10, 10)) + 1.0                      # strictly positive: a zero means dropped
+    x = make_tensor(channels_last(xv), cupy_backend, requires_grad=True)
+    minidl.manual_seed(3)
+    y = F.dropout(x, 0.3)
+    assert y.backend == "cupy" and is_channels_last(y.data)
+    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    yh = host(y.data)
+    kept = yh != 0
+    assert abs((~kept).mean() - 0.3) < 0.06                   # 1200 draws: std of the rate ~0.013
+    np.testing.assert_allclose(yh[kept], xv[kept] / 0.7, rtol=1e-12)
+    gy = rng.standard_normal(xv.shape)
+    y.backward(cupy_backend.asarray(gy))
+    np.testing.assert_allclose(host(x.grad), gy * kept / 0.7, rtol=1e-12, atol=1e-15)
+    minidl.manual_seed(3)
+    again = host(F.dropout(x, 0.3).data)
+    np.testing.assert_array_equal(again, yh)                   # same seed, same mask
+    assert F.dropout(x, 0.5, training=False) is x
+    assert F.dropout(x, 0.0, training=True) is x
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_nin_forward_backward_on_cupy_matches_numpy(require_cupy, batch_norm):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 3, 16, 16))
     y = rng.integers(0, 10, 3)
     minidl.manual_seed(0)
-    reference = NIN(width=0.1, dropout=0.0)
+    reference = NIN(width=0.1, dropout=0.0, batch_norm=batch_norm)
     weights = {k: v.astype(np.float64) for k, v in reference.state_dict().items()}
     results = {}
     for name in ("numpy", "cupy"):
         with minidl.backend(name):
-            model = NIN(width=0.1, dropout=0.0)
+            model = NIN(width=0.1, dropout=0.0, batch_norm=batch_norm)
             for p in model.parameters():
                 p.data = p.data.astype(np.float64)
+            for m in model.modules():
+                for key, buf in list(m._buffers.items()):
+                    m.set_buffer(key, buf.astype(np.float64))
             model.load_state_dict(weights)
             assert all(p.backend == name for p in model.parameters())
             logits = model(minidl.tensor(x))
             loss = F.softmax_cross_entropy(logits, backends.to_backend(y))
             loss.backward()
             results[name] = (logits.numpy(), loss.item(),
-                             {k: backends.to_numpy(p.grad) for k, p in model.named_parameters()})
+                             {k: backends.to_numpy(p.grad) for k, p in model.named_parameters()},
+                             {k: backends.to_numpy(b) for k, b in model.named_buffers()})
     np.testing.assert_allclose(results["cupy"][0], results["numpy"][0], rtol=1e-9, atol=1e-11)
     assert results["cupy"][1] == pytest.approx(results["numpy"][1], rel=1e-9)
+    assert len(results["numpy"][2]) == (27 if batch_norm else 18)
     for k, g in results["numpy"][2].items():
         np.testing.assert_allclose(results["cupy"][2][k], g, rtol=1e-8, atol=1e-11, err_msg=k)
+    for k, b in results["numpy"][3].items():                  # batch-norm running statistics moved alike
+        np.testing.assert_allclose(results["cupy"][3][k], b, rtol=1e-9, atol=1e-12, err_msg=k)
 
 
 @pytest.mark.gpu
@@ -151,21 +295,30 @@ def test_tensor_and_module_move_between_backends(require_cupy):
     model = NIN(width=0.1).to("cupy")
     assert all(p.backend == "cupy" for p in model.parameters())
     assert all(backends.is_cupy_array(b) for _, b in model.named_buffers())
+    assert minidl.get_array_module(g.data) is backends.array_module("cupy")
 
 
 @pytest.mark.gpu
-def test_cupy_dropout_is_seeded(require_cupy):
-    with minidl.backend("cupy"):
-        x = minidl.tensor(np.ones((20, 30)))
-        minidl.manual_seed(3)
-        a = F.dropout(x, 0.5).numpy()
-        minidl.manual_seed(3)
-        b = F.dropout(x, 0.5).numpy()
-    np.testing.assert_array_equal(a, b)
+def test_cupy_backend_fixture_activates_cupy(cupy_backend):
+    assert minidl.get_backend() == "cupy"
+    assert minidl.tensor([1.0, 2.0]).backend == "cupy"
+    assert backends.resolve("auto") == "cupy"
 
 
-def test_gpu_tests_skip_with_a_reason_here(xp_backend):
+def test_gpu_tests_skip_with_a_reason_here(backend):
     """The parametrized backend fixture: numpy always runs; cupy runs on a GPU, else skips with a reason."""
-    assert minidl.get_backend() in ("numpy", "cupy")
-    assert xp_backend is backends.array_module(minidl.get_backend())
+    assert minidl.get_backend() == backend
+    assert minidl.tensor([1.0]).backend == backend
     assert CUPY_SKIP_REASON
+
+
+def test_cupy_cases_skip_cleanly_without_a_gpu(monkeypatch):
+    """Where CuPy or a GPU is missing, the cupy parameter skips (pytest's Skipped) with CUPY_SKIP_REASON."""
+    import types
+    import conftest
+    monkeypatch.setattr(minidl, "cupy_available", lambda: False)
+    with pytest.raises(pytest.skip.Exception, match=r"minidl.cupy_available\(\) is False"):
+        next(conftest._backend_param(types.SimpleNamespace(param="cupy")))
+    assert minidl.get_backend() == "numpy"
+    gen = conftest._backend_param(types.SimpleNamespace(param="numpy"))
+    assert next(gen) is np

@@ -245,3 +245,41 @@ def test_conv2d_and_pools_on_strided_views(rng):
     assert minidl.gradcheck(lambda x, w: F.conv2d(x[:, ::-1, 1::2, :], w, stride=(1, 2), padding=(1, 0)), [x, w])
     assert minidl.gradcheck(lambda x: F.max_pool2d(x[:, 1:, ::2, ::-1], 3, 2, 1), [x])
     assert minidl.gradcheck(lambda x: F.avg_pool2d(x.transpose(0, 1, 3, 2), (2, 3), 1, 1), [x])
+
+
+def _random_conv_configs(count, seed):
+    """Random small configurations (fixed seed): every combination of odd/even sizes, strides, paddings, kernels."""
+    r = np.random.default_rng(seed)
+    configs = []
+    while len(configs) < count:
+        n, c, o = (int(v) for v in r.integers(1, 4, 3))
+        h, w = (int(v) for v in r.integers(1, 9, 2))
+        kh, kw = (int(v) for v in r.integers(1, 6, 2))
+        sh, sw = (int(v) for v in r.integers(1, 4, 2))
+        ph, pw = (int(v) for v in r.integers(0, 3, 2))
+        if kh <= h + 2 * ph and kw <= w + 2 * pw:
+            configs.append(((n, c, h, w), (o, c, kh, kw), (sh, sw), (ph, pw)))
+    return configs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_conv2d_random_configurations_match_scipy_and_pytorch(rng, seed):
+    """30 random configurations per seed, both layouts, forward vs SciPy and forward/backward vs PyTorch."""
+    torch = pytest.importorskip("torch")
+    for x_shape, w_shape, stride, padding in _random_conv_configs(30, seed):
+        x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        ty = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=padding)
+        gy = rng.standard_normal(tuple(ty.shape))
+        ty.backward(torch.tensor(gy))
+        expected = conv_reference(x, w, b, stride, padding)
+        np.testing.assert_allclose(ty.detach().numpy(), expected, rtol=1e-10, atol=1e-10)   # the two references agree
+        what = f"x {x_shape} w {w_shape} stride {stride} padding {padding}"
+        for layout in layouts(x):
+            mx, mw, mb = (make_tensor(a, requires_grad=True) for a in (layout, w, b))
+            my = F.conv2d(mx, mw, mb, stride=stride, padding=padding)
+            my.backward(gy)
+            np.testing.assert_allclose(my.numpy(), expected, rtol=1e-10, atol=1e-10, err_msg=what)
+            np.testing.assert_allclose(mx.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-10, err_msg=what)
+            np.testing.assert_allclose(mw.grad, tw.grad.numpy(), rtol=1e-10, atol=1e-10, err_msg=what)
+            np.testing.assert_allclose(mb.grad, tb.grad.numpy(), rtol=1e-10, atol=1e-10, err_msg=what)

@@ -220,3 +220,85 @@ def test_mixing_backends_in_conv_and_linear(monkeypatch):
     _pretend_cupy(monkeypatch, xl.data)
     with pytest.raises(TypeError, match=r"Linear: inputs live on different backends.*input 0: cupy \(2, 4\)"):
         F.linear(xl, wl)
+
+
+def test_matmul_batch_dimensions_that_do_not_broadcast():
+    """Batch dims (2,) vs (3,) cannot broadcast: the error must name matmul and both shapes, not NumPy internals."""
+    with pytest.raises(ValueError, match=r"matmul.*\(2, 3, 4\).*\(3, 4, 5\)"):
+        F.matmul(t(2, 3, 4), t(3, 4, 5))
+
+
+# ---------------------------------------------------------------------------- CuPy installed, GPU not usable
+class _FakeRuntime:
+    def __init__(self, count=None, error=None):
+        self.count, self.error = count, error
+
+    def getDeviceCount(self):
+        if self.error is not None:
+            raise self.error
+        return self.count
+
+
+def _install_fake_cupy(monkeypatch, runtime):
+    """Pretend `import cupy` works but the CUDA runtime reports no usable device."""
+    import sys
+    import types
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=runtime)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(backends, "_cupy", None)       # forget any real CuPy found earlier
+    monkeypatch.setattr(backends, "_active", "numpy")
+
+
+@pytest.mark.parametrize("runtime,message", [
+    (_FakeRuntime(error=RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")),
+     r"CuPy is installed but no CUDA GPU is usable \(RuntimeError: cudaErrorNoDevice"),
+    (_FakeRuntime(count=0), r"CuPy is installed but no CUDA GPU is visible; use the 'numpy' backend"),
+])
+def test_cupy_installed_but_no_gpu_is_a_clear_backend_error(monkeypatch, runtime, message):
+    _install_fake_cupy(monkeypatch, runtime)
+    assert minidl.cupy_available() is False
+    assert backends.resolve("auto") == "numpy"
+    with pytest.raises(minidl.BackendError, match=message):
+        minidl.set_backend("cupy")
+    assert minidl.get_backend() == "numpy"
+    with pytest.raises(minidl.BackendError, match=message):
+        minidl.tensor([1.0], backend="cupy")
+    with pytest.raises(minidl.BackendError, match=message):
+        with minidl.backend("cupy"):
+            pass
+    assert minidl.get_backend() == "numpy"
+
+
+def test_cupy_not_installed_is_a_clear_backend_error(monkeypatch):
+    """Simulated even where CuPy exists: a failing import names the missing package and how to install it."""
+    import sys
+    monkeypatch.setitem(sys.modules, "cupy", None)      # `import cupy` raises ImportError
+    monkeypatch.setattr(backends, "_cupy", None)
+    monkeypatch.setattr(backends, "_active", "numpy")
+    assert minidl.cupy_available() is False
+    with pytest.raises(minidl.BackendError, match=r"the 'cupy' backend needs CuPy, which is not installed.*pip install"):
+        minidl.set_backend("cupy")
+    assert minidl.get_backend() == "numpy"
+
+
+def test_mixing_backends_checked_by_the_function_itself(monkeypatch):
+    """Function._check_same_backend is the guard every op goes through; it names the op and each input."""
+    a, b, c = t(2, 3), t(3), t(1)
+    _pretend_cupy(monkeypatch, c.data)
+    from minidl.engine.function import Function
+    from minidl.functional.arithmetic import Add
+    Function._check_same_backend(Add(), [a, b])          # all numpy: no error
+    with pytest.raises(TypeError, match=r"Add: inputs live on different backends \(input 0: numpy \(2, 3\), "
+                                        r"input 1: numpy \(3,\), input 2: cupy \(1,\)\)"):
+        Add()._check_same_backend([a, b, c])
+    with pytest.raises(TypeError, match=r"Concatenate: inputs live on different backends"):
+        F.concatenate([t(1), c], axis=0)
+
+
+def test_concatenate_rank_mismatch_and_bad_axis_name_the_op():
+    """(2, 3) with (3,) along axis 1, or axis 2 of 2-D tensors: a ValueError naming concatenate, not a bare IndexError."""
+    with pytest.raises(ValueError, match=r"concatenate: .*\(2, 3\), \(3,\)"):
+        F.concatenate([t(2, 3), t(3)], axis=1)
+    with pytest.raises(ValueError, match=r"concatenate: .*axis 2"):
+        F.concatenate([t(2, 3), t(2, 3)], axis=2)

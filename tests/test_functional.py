@@ -131,6 +131,7 @@ def test_dropout_keeps_the_channels_last_layout(rng):
     assert is_channels_last(x.data)
     y = F.dropout(x, 0.5)
     assert is_channels_last(y.data)
+    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous and not y.data.flags.c_contiguous
     mask = y.numpy() != 0
     np.testing.assert_allclose(y.numpy(), xv * mask * 2.0, rtol=1e-14)
     y.backward(np.ones(xv.shape))
@@ -174,3 +175,11 @@ def test_functional_gradchecks_on_backend(xp_backend, rng):
                lambda a, b: F.concatenate([F.flatten(a, 0), b], 0)):
         a.grad = b.grad = None
         assert minidl.gradcheck(fn, [a, b])
+
+
+def test_dropout_keeps_a_plain_nchw_layout(rng):
+    x = minidl.tensor(rng.standard_normal((2, 3, 4, 5)) + 10.0)
+    y = F.dropout(x, 0.5)
+    assert y.data.flags.c_contiguous
+    kept = y.numpy() != 0
+    np.testing.assert_allclose(y.numpy()[kept], x.data[kept] * 2.0, rtol=1e-14)

@@ -373,3 +373,40 @@ def test_float32_model_keeps_float32_everywhere(rng):
     assert loss.dtype == np.float32 and x.grad.dtype == np.float32
     assert all(p.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters())
     assert all(b.dtype == np.float32 for _, b in model.named_buffers())
+
+
+def test_to_numpy_is_a_no_op_on_numpy(rng):
+    model = NIN(width=0.1, batch_norm=True)
+    params = {k: p.data for k, p in model.named_parameters()}
+    buffers = dict(model.named_buffers())
+    assert model.to("numpy") is model
+    for k, p in model.named_parameters():
+        assert p.data is params[k], k                  # the very same arrays: nothing copied or converted
+    for k, b in model.named_buffers():
+        assert b is buffers[k], k
+
+
+def test_a_shared_layer_is_listed_once_and_can_be_optimized(rng):
+    """Weight sharing (one layer used twice): parameters() must yield each Parameter once, as in PyTorch."""
+    from minidl import optim
+    shared = nn.Linear(3, 3)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    params = list(model.parameters())
+    assert len(params) == len({id(p) for p in params}) == 2
+    assert model.num_parameters() == 3 * 3 + 3
+    opt = optim.SGD(model.parameters(), lr=0.1)           # must not refuse the model's own parameter list
+    x = minidl.tensor(rng.standard_normal((2, 3)).astype(np.float32))
+    model(x).sum().backward()
+    before = shared.weight.data.copy()
+    grad = shared.weight.grad.copy()
+    opt.step()
+    np.testing.assert_allclose(shared.weight.data, before - 0.1 * grad, rtol=1e-6)   # one update, not two
+
+
+def test_layer_table_counts_linear_and_conv_multiply_adds():
+    model = nn.Sequential(nn.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 3 * 6, 5))
+    rows = layer_table(model, (2, 5, 5))
+    assert [r[:3] for r in rows] == [("0", "Conv2d", (4, 3, 6)), ("1", "ReLU", (4, 3, 6)), ("2", "Flatten", (72,)),
+                                     ("3", "Linear", (5,))]
+    assert [r[3] for r in rows] == [4 * 2 * 3 * 2 + 4, 0, 0, 72 * 5 + 5]
+    assert [r[4] for r in rows] == [4 * 2 * 3 * 2 * 3 * 6, 0, 0, 72 * 5]

@@ -215,3 +215,41 @@ def test_global_avg_pool(xp_backend, rng):
         assert minidl.gradcheck(F.global_avg_pool2d, [t])
     one = rng.standard_normal((1, 4, 1, 1))
     np.testing.assert_array_equal(F.global_avg_pool2d(minidl.tensor(one)).numpy(), one[:, :, 0, 0])
+
+
+def _random_pool_configs(count, seed):
+    r = np.random.default_rng(seed)
+    configs = []
+    while len(configs) < count:
+        n, c = (int(v) for v in r.integers(1, 3, 2))
+        h, w = (int(v) for v in r.integers(1, 9, 2))
+        kh, kw = (int(v) for v in r.integers(1, 6, 2))
+        sh, sw = (int(v) for v in r.integers(1, 4, 2))
+        ph, pw = int(r.integers(0, kh // 2 + 1)), int(r.integers(0, kw // 2 + 1))
+        if kh <= h + 2 * ph and kw <= w + 2 * pw:
+            configs.append(((n, c, h, w), (kh, kw), (sh, sw), (ph, pw)))
+    return configs
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pools_random_configurations_match_naive_loops_and_pytorch(rng, seed):
+    """25 random configurations per seed (padding up to half the kernel), both layouts, max and avg."""
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    for shape, k, s, p in _random_pool_configs(25, seed):
+        x = rng.standard_normal(shape)
+        what = f"x {shape} kernel {k} stride {s} padding {p}"
+        for op in ("max", "avg"):
+            expected, backward = naive_pool(x, k, s, p, op)
+            tx = torch.tensor(x, requires_grad=True)
+            ty = tf.max_pool2d(tx, k, s, p) if op == "max" else tf.avg_pool2d(tx, k, s, p, count_include_pad=True)
+            gy = rng.standard_normal(expected.shape)
+            ty.backward(torch.tensor(gy))
+            np.testing.assert_allclose(ty.detach().numpy(), expected, rtol=1e-12, atol=1e-12)   # references agree
+            np.testing.assert_allclose(tx.grad.numpy(), backward(gy), rtol=1e-12, atol=1e-12)
+            for layout in layouts(x):
+                mx = make_tensor(layout, requires_grad=True)
+                my = OPS[op](mx, k, s, p)
+                my.backward(gy)
+                np.testing.assert_allclose(my.numpy(), expected, rtol=1e-12, atol=1e-12, err_msg=f"{op} {what}")
+                np.testing.assert_allclose(mx.grad, backward(gy), rtol=1e-12, atol=1e-12, err_msg=f"{op} {what}")

@@ -419,3 +419,45 @@ def test_repr_and_properties():
     t = minidl.tensor(np.zeros((2, 3)), requires_grad=True)
     assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.backend == "numpy" and t.is_leaf
     assert "requires_grad=True" in repr(t) and "float64" in repr(t)
+
+
+def test_a_deep_chain_of_additions_backpropagates_without_recursion_errors():
+    x = T(np.array([0.5, -1.0]))
+    c = T(np.array([2.0, 3.0]))
+    y = x
+    for _ in range(5000):
+        y = y + c                                   # both x and c flow through all 5000 Add nodes
+    assert y.creator is not None
+    y.backward(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(x.grad, [1.0, 2.0])
+    np.testing.assert_array_equal(c.grad, [5000.0, 10000.0])
+    np.testing.assert_allclose(y.numpy(), [0.5 + 10000.0, -1.0 + 15000.0], rtol=1e-15)
+
+
+def test_no_grad_result_is_a_leaf_without_creator_even_for_composite_ops(rng):
+    x = T(rng.standard_normal((2, 3)))
+    with minidl.no_grad():
+        outs = [x @ x.T, x.sum(axis=0), x[0], F.concatenate([x, x]), x.reshape(3, 2), x.exp().log(), x ** 2]
+    for y in outs:
+        assert not y.requires_grad and y.creator is None and y.is_leaf
+    assert x.grad is None
+
+
+def test_float64_numpy_scalar_keeps_float64():
+    """A float64 NumPy value (0-d array *or* scalar, e.g. ``a.sum()``) keeps its dtype, as NumPy data should."""
+    a = np.arange(3.0)
+    assert minidl.tensor(np.array(2.5)).dtype == np.float64
+    s = minidl.tensor(a.sum(), requires_grad=True)           # a.sum() is an np.float64 scalar
+    assert s.dtype == np.float64
+    assert s.item() == 3.0
+
+
+def test_gradient_of_a_0d_leaf_is_an_array(rng):
+    """.grad is an array like .data (0-d here), so it can be edited in place like any other gradient."""
+    s = minidl.tensor(np.array(1.5), requires_grad=True)
+    v = T(rng.standard_normal(3))
+    ((s * s) + (v * s).sum()).backward()
+    assert isinstance(s.grad, np.ndarray) and s.grad.shape == ()
+    assert float(s.grad) == pytest.approx(3.0 + v.data.sum(), rel=1e-14)
+    s.grad[...] = 0.0                                           # e.g. an optimizer zeroing or clipping in place
+    assert float(s.grad) == 0.0

@@ -14,6 +14,8 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
 
 def topological_order(root) -> list:
     """Functions reachable from tensor ``root``, each after all functions that consume its outputs."""
@@ -61,6 +63,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
         for x, needs, gx in zip(fn.inputs, fn.needs_grad, gxs):
             if not needs or gx is None:
                 continue
+            gx = _as_array(gx)
             if gx.shape != x.data.shape:
                 raise RuntimeError(
                     f"{fn.name}.backward returned a gradient of shape {tuple(gx.shape)} "
@@ -71,7 +74,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             else:
                 key = id(x)
                 keep_alive[key] = x
-                grads[key] = gx if key not in grads else grads[key] + gx
+                grads[key] = gx if key not in grads else _as_array(grads[key] + gx)
         if not retain_graph:
             fn.release()
 
@@ -84,10 +87,15 @@ def _accumulate(leaf, g) -> None:
         # or the caller's own array, and optimizers update .grad-derived buffers in place.
         leaf.grad = g.copy()
     else:
-        leaf.grad = leaf.grad + g
+        leaf.grad = _as_array(leaf.grad + g)
 
 
 def _zeros_like(tensor, ref):
     from ..backends import get_array_module
     xp = get_array_module(ref)
     return xp.zeros(tensor.shape, dtype=tensor.dtype)
+
+
+def _as_array(g):
+    """NumPy turns 0-d results into scalars; gradients stay arrays (so they can be edited in place)."""
+    return np.asarray(g) if isinstance(g, np.generic) else g

@@ -202,7 +202,9 @@ def tensor(data, requires_grad: bool = False, dtype=None, backend: str | None = 
     """
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, (numbers.Number, list, tuple)):
+    if isinstance(data, np.generic):           # a NumPy scalar keeps its dtype, like a NumPy array
+        array = np.asarray(data)
+    elif isinstance(data, (numbers.Number, list, tuple)):
         array = np.asarray(data)
         if array.dtype.kind == "f" and dtype is None:
             array = array.astype(DEFAULT_DTYPE)

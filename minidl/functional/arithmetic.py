@@ -99,7 +99,10 @@ class MatMul(Function):
                 f"({x.shape[-1]} vs {y.shape[-2 if y.ndim > 1 else 0]})"
             )
         self.x, self.y = x, y
-        return x @ y
+        try:
+            return x @ y
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions do not broadcast: x {tuple(x.shape)} @ y {tuple(y.shape)}") from None
 
     def backward(self, gz):
         xp = get_array_module(gz)

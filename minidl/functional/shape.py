@@ -79,6 +79,11 @@ class Concatenate(Function):
 
     def forward(self, *xs):
         xp = get_array_module(*xs)
+        shapes = ", ".join(str(tuple(x.shape)) for x in xs)
+        if len({x.ndim for x in xs}) != 1:
+            raise ValueError(f"concatenate: all tensors need the same number of dimensions, got shapes {shapes}")
+        if not -xs[0].ndim <= self.axis < xs[0].ndim:
+            raise ValueError(f"concatenate: axis {self.axis} is out of range for shapes {shapes}")
         self.sizes = [x.shape[self.axis] for x in xs]
         try:
             return xp.concatenate(xs, axis=self.axis)

@@ -76,9 +76,13 @@ class Module:
         return iter(self._modules.items())
 
     def named_parameters(self, prefix: str = ""):
+        """(name, parameter) pairs; a parameter shared by several layers is listed once, under its first name."""
+        seen = set()
         for module_name, module in self.named_modules(prefix):
             for name, p in module._parameters.items():
-                yield (f"{module_name}.{name}" if module_name else name), p
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{module_name}.{name}" if module_name else name), p
 
     def parameters(self):
         return (p for _, p in self.named_parameters())
