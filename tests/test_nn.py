@@ -410,3 +410,30 @@ def test_layer_table_counts_linear_and_conv_multiply_adds():
                                      ("3", "Linear", (5,))]
     assert [r[3] for r in rows] == [4 * 2 * 3 * 2 + 4, 0, 0, 72 * 5 + 5]
     assert [r[4] for r in rows] == [4 * 2 * 3 * 2 * 3 * 6, 0, 0, 72 * 5]
+
+
+def test_layer_table_of_a_model_that_reuses_a_layer():
+    """A layer called twice (weight sharing) gets one row per call, and the model is left as it was."""
+    conv = nn.Conv2d(2, 2, 3, padding=1)
+    model = nn.Sequential(conv, nn.ReLU(), conv)
+    model.train()
+    rows = layer_table(model, (2, 4, 4))
+    assert [r[1] for r in rows] == ["Conv2d", "ReLU", "Conv2d"]
+    assert [r[2] for r in rows] == [(2, 4, 4)] * 3
+    assert [r[4] for r in rows] == [2 * 2 * 3 * 3 * 4 * 4, 0, 2 * 2 * 3 * 3 * 4 * 4]
+    assert model.training and all(m.training for m in model.modules())
+    assert "forward" not in conv.__dict__                        # the temporary hooks are gone
+    x = minidl.tensor(np.ones((1, 2, 4, 4), np.float32))
+    np.testing.assert_array_equal(model(x).numpy(), conv(F.relu(conv(x))).numpy())
+
+
+def test_state_dict_of_a_shared_layer_keeps_every_name_and_loads_back():
+    shared = nn.Conv2d(2, 2, 3, padding=1)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    state = model.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]      # as PyTorch
+    assert len(list(model.parameters())) == 2                                 # but optimized once
+    other_shared = nn.Conv2d(2, 2, 3, padding=1)
+    other = nn.Sequential(other_shared, nn.ReLU(), other_shared)
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other_shared.weight.data, shared.weight.data)

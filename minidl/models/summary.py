@@ -44,14 +44,17 @@ def layer_table(model: nn.Module, input_shape) -> list:
         originals[name] = (module, original)
         object.__setattr__(module, "forward", forward)
 
+    wrapped = set()
     for name, module in leaves:
-        wrap(name, module)
+        if id(module) not in wrapped:          # a layer used twice is wrapped once, and gives a row per call
+            wrapped.add(id(module))
+            wrap(name, module)
     try:
         with no_grad():
             model(Tensor(xp.zeros((1, *input_shape), dtype=dtype)))
     finally:
         for module, _ in originals.values():
-            del module.__dict__["forward"]
+            module.__dict__.pop("forward", None)
         model.train(was_training)
     return rows
 

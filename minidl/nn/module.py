@@ -75,12 +75,13 @@ class Module:
     def named_children(self):
         return iter(self._modules.items())
 
-    def named_parameters(self, prefix: str = ""):
-        """(name, parameter) pairs; a parameter shared by several layers is listed once, under its first name."""
+    def named_parameters(self, prefix: str = "", remove_duplicate: bool = True):
+        """(name, parameter) pairs; a parameter shared by several layers is listed once, under its first
+        name, unless ``remove_duplicate`` is False (as in PyTorch; the state dict keeps every name)."""
         seen = set()
         for module_name, module in self.named_modules(prefix):
             for name, p in module._parameters.items():
-                if p is not None and id(p) not in seen:
+                if p is not None and (not remove_duplicate or id(p) not in seen):
                     seen.add(id(p))
                     yield (f"{module_name}.{name}" if module_name else name), p
 
@@ -118,7 +119,7 @@ class Module:
     # -- state ------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, object]":
         """Name -> array (the module's backend) for every parameter and buffer."""
-        state = OrderedDict((name, p.data) for name, p in self.named_parameters())
+        state = OrderedDict((name, p.data) for name, p in self.named_parameters(remove_duplicate=False))
         state.update(self.named_buffers())
         return state
 
@@ -144,7 +145,7 @@ class Module:
             problems.append("shape mismatch: " + "; ".join(mismatched))
         if problems:
             raise ValueError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
-        params = dict(self.named_parameters())
+        params = dict(self.named_parameters(remove_duplicate=False))
         for module_name, module in self.named_modules():
             for name in list(module._buffers):
                 key = f"{module_name}.{name}" if module_name else name
