@@ -26,6 +26,8 @@ import signal
 import time
 
 
+from tqdm.auto import tqdm
+
 from .. import backends
 from .. import functional as F
 from .. import random as mrandom
@@ -78,10 +80,7 @@ class _StopRequested(Exception):
 
 
 def progress_bar(total, desc, enabled=True):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a dependency, but never fail a run for a progress bar
-        return None
+    """A tqdm bar counting images (disabled, but still usable, when ``enabled`` is False)."""
     return tqdm(total=total, desc=desc, unit="img", unit_scale=True, leave=False, dynamic_ncols=True,
                 disable=not enabled, mininterval=0.5)
 
@@ -124,8 +123,7 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
     batches = loader.batches(state.order)
     n_batches = len(batches)
     bar = progress_bar(sum(len(b) for b in batches), f"epoch {state.epoch}", show_progress)
-    if bar is not None:
-        bar.update(sum(len(b) for b in batches[:state.batches_done]))
+    bar.update(sum(len(b) for b in batches[:state.batches_done]))
     device_loss = device_correct = 0      # summed on the device, read back every check_every batches
     pending = 0
     started = time.perf_counter() - state.seconds
@@ -157,17 +155,15 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
                 device_loss = device_correct = 0
                 pending = 0
                 state.seconds = time.perf_counter() - started
-                if bar is not None:
-                    bar.update(state.seen - bar.n)
-                    bar.set_postfix(loss=f"{state.loss_sum / state.seen:.3f}",
-                                    acc=f"{100 * state.correct / state.seen:.1f}%",
-                                    lr=f"{optimizer.param_groups[0]['lr']:.3g}",
-                                    refresh=False)
+                bar.update(state.seen - bar.n)
+                bar.set_postfix(loss=f"{state.loss_sum / state.seen:.3f}",
+                                acc=f"{100 * state.correct / state.seen:.1f}%",
+                                lr=f"{optimizer.param_groups[0]['lr']:.3g}",
+                                refresh=False)
             if stopping:
                 raise _StopRequested
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     state.seconds = time.perf_counter() - started
     return state
 
