@@ -29,12 +29,16 @@ def add_common_options(parser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--system-allocator", action="store_true",
                         help="leave glibc's allocator as it is (minidl/kernels/host_memory.py explains the difference)")
+    parser.add_argument("--tf32", action="store_true",
+                        help="CuPy: TF32 tensor cores for float32 products, and PyTorch's TF32 switches on as well "
+                             "(otherwise both run strict float32)")
 
 
 def setup(args) -> str:
     """Select the backend and the host allocator; returns the backend's name."""
     from minidl.kernels.host_memory import keep_freed_memory
     backend = backends.set_backend(args.backend)
+    backends.set_tf32(args.tf32)
     if not args.system_allocator:
         keep_freed_memory()      # minidl's training default on Linux; it speeds up PyTorch in this process too
     return backend
@@ -44,8 +48,11 @@ def minidl_sync():
     backends.synchronize()
 
 
-def load_torch(backend: str):
-    """(torch, device, sync) or (None, None, None) when PyTorch is missing or lacks the device."""
+def load_torch(backend: str, tf32: bool = False):
+    """(torch, device, sync) or (None, None, None) when PyTorch is missing or lacks the device.
+
+    On CUDA, PyTorch's TF32 switches follow ``tf32`` so that both libraries do the same arithmetic.
+    """
     try:
         import torch
     except ImportError:
@@ -54,6 +61,8 @@ def load_torch(backend: str):
         if not torch.cuda.is_available():
             return None, None, None
         torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
         return torch, "cuda", torch.cuda.synchronize
     import os
     torch.set_num_threads(os.cpu_count() or 1)

@@ -136,7 +136,7 @@ def main():
 
     backend = setup(args)
     xp = backends.array_module()
-    torch, device, torch_sync = (None, None, None) if args.no_torch else load_torch(backend)
+    torch, device, torch_sync = (None, None, None) if args.no_torch else load_torch(backend, args.tf32)
     print(f"minidl {minidl.__version__} on {backend}; numpy {np.__version__}; {os.cpu_count()} CPU cores; "
           f"{platform.processor() or platform.machine()}; {time.strftime('%Y-%m-%d %H:%M')}")
     if torch is not None:

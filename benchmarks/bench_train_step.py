@@ -46,6 +46,10 @@ def main():
     add_common_options(parser)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time every op's forward and backward apart (waits for the device after each one)")
+    parser.add_argument("--kernel-profile", action="store_true",
+                        help="CuPy: list the GPU kernels of a step by device time (needs PyTorch's profiler)")
     args = parser.parse_args()
 
     backend = setup(args)
@@ -72,7 +76,7 @@ def main():
     t = time_call(minidl_step, args.repeats, sync=minidl_sync)
     rows.append(["minidl (channels-last inside)", f"{1e3 * t:.1f}", f"{args.batch / t:.1f}", "1.00"])
     base = args.batch / t
-    torch, device, sync = (None, None, None) if args.no_torch else load_torch(backend)
+    torch, device, sync = (None, None, None) if args.no_torch else load_torch(backend, args.tf32)
     if torch is not None:
         for layout in ("contiguous", "channels_last"):
             net = torch_nin(torch, args.width).to(device)
@@ -92,6 +96,91 @@ def main():
             rows.append([f"PyTorch {torch.__version__} {device} {layout}", f"{1e3 * tt:.1f}",
                          f"{args.batch / tt:.1f}", f"{base / (args.batch / tt):.2f}"])
     print(table(["framework", "ms / step", "images / s", "minidl / this"], rows))
+    if args.breakdown:
+        print()
+        print(op_breakdown(minidl_step, opt, args.repeats))
+    if args.kernel_profile:
+        print()
+        print(kernel_profile(minidl_step, args.repeats) if backend == "cupy" else "kernel profile: CuPy only")
+
+
+def kernel_profile(step, repeats: int) -> str:
+    """Every GPU kernel of ``repeats`` steps, summed by name (PyTorch's profiler sees CuPy's kernels too)."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+    except ImportError:
+        return "kernel profile: PyTorch is not installed"
+    step()
+    minidl_sync()
+    started = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(repeats):
+            step()
+        minidl_sync()
+    wall = (time.perf_counter() - started) / repeats
+    rows, busy, launches = [], 0.0, 0
+    for event in prof.key_averages():
+        device_us = getattr(event, "self_device_time_total", None)
+        if device_us is None:
+            device_us = getattr(event, "self_cuda_time_total", 0.0)
+        if device_us <= 0:
+            continue
+        busy += device_us
+        launches += event.count
+        rows.append((device_us, event.count, event.key))
+    if not rows:
+        return "kernel profile: the profiler recorded no GPU kernels"
+    rows.sort(reverse=True)
+    lines = [[name[:90], f"{count / repeats:.0f}", f"{us / 1e3 / repeats:.3f}"] for us, count, name in rows[:40]]
+    head = (f"GPU kernels per step: {launches / repeats:.0f} launches, {busy / 1e3 / repeats:.2f} ms busy; "
+            f"wall {1e3 * wall:.2f} ms per step (profiled)")
+    return head + "\n" + table(["kernel", "calls / step", "ms / step"], lines)
+
+
+def _all_subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def op_breakdown(step, opt, repeats: int) -> str:
+    """Time each Function's forward and backward (and the optimizer) apart, waiting for the device after each.
+
+    Waiting after every op removes the overlap of host and device work, so the total exceeds a real step;
+    the table shows where the time goes, not what a step costs.
+    """
+    totals = {}
+
+    def timed(key, method):
+        def wrapper(*args, **kwargs):
+            minidl_sync()
+            start = time.perf_counter()
+            result = method(*args, **kwargs)
+            minidl_sync()
+            totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+            return result
+        return wrapper
+
+    patched = []
+    for cls in _all_subclasses(minidl.Function):
+        for phase in ("forward", "backward"):
+            if phase in vars(cls):
+                patched.append((cls, phase, vars(cls)[phase]))
+                setattr(cls, phase, timed((cls.__name__, phase), vars(cls)[phase]))
+    opt.step = timed((type(opt).__name__, "step"), opt.step)       # an instance attribute hides the method
+    try:
+        step()
+        totals.clear()
+        for _ in range(repeats):
+            step()
+    finally:
+        for cls, phase, method in patched:
+            setattr(cls, phase, method)
+        del opt.step
+    rows = sorted(totals.items(), key=lambda kv: -kv[1])
+    whole = sum(totals.values())
+    return table(["op", "phase", "ms / step", "share"],
+                 [[name, phase, f"{1e3 * t / repeats:.2f}", f"{100 * t / whole:.1f}%"] for (name, phase), t in rows])
 
 
 if __name__ == "__main__":

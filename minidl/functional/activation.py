@@ -3,15 +3,18 @@ from __future__ import annotations
 
 from ..backends import get_array_module
 from ..engine.function import Function
+from ..kernels.layout import inverse_permutation, memory_order_view
 
 
 class ReLU(Function):
     def forward(self, x):
-        self.y = get_array_module(x).maximum(x, x.dtype.type(0))   # keeps x's memory layout
-        return self.y
+        x_mem, self.perm = memory_order_view(x)                        # run in memory order, keep x's layout
+        self.y_mem = get_array_module(x).maximum(x_mem, x.dtype.type(0))
+        return self.y_mem.transpose(inverse_permutation(self.perm))
 
     def backward(self, gy):
-        return gy * (self.y > 0)
+        gy_mem = gy.transpose(self.perm)                                # gy in the forward's memory order
+        return (gy_mem * (self.y_mem > 0)).transpose(inverse_permutation(self.perm))
 
 
 def relu(x):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
+from ..kernels.columns import column_sums
 from ..kernels.im2col import col2im, conv_output_size, im2col
 from ..kernels.layout import from_nhwc, to_nhwc
 from ._utils import pair, shape_str
@@ -97,7 +98,7 @@ class Conv2d(Function):
         need_b = len(self.needs_grad) > 2 and self.needs_grad[2]
         gx = gw = gb = None
         if need_b:
-            gb = gy_mat.sum(axis=0)
+            gb = column_sums(gy_mat)
         if self.pointwise:
             x_mat = self.x_nhwc.reshape(n * h * w, c)
             if need_w:

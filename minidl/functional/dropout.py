@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backends import get_array_module
 from ..engine.function import Function
-from ..kernels.layout import physical_order
+from ..kernels.layout import inverse_permutation, memory_order_view
 from .. import random as _random
 
 
@@ -21,22 +21,17 @@ class Dropout(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.scale = x.dtype.type(1.0 / (1.0 - self.p))
-        self.keep = _uniform_like(x, xp) >= self.p
-        y = x * self.keep
+        x_mem, self.perm = memory_order_view(x)              # run in memory order, keep x's layout
+        self.keep = _random.uniform(x_mem.shape, np.float32, xp) >= self.p
+        y = x_mem * self.keep
         y *= self.scale
-        return y
+        return y.transpose(inverse_permutation(self.perm))
 
     def backward(self, gy):
-        gx = gy * self.keep
+        gy_mem = gy.transpose(self.perm)                                # gy in the forward's memory order
+        gx = gy_mem * self.keep
         gx *= self.scale
-        return gx
-
-
-def _uniform_like(x, xp):
-    """U[0, 1) noise shaped like x, laid out in memory like x (so elementwise ops stay fast)."""
-    perm = physical_order(x)
-    noise = _random.uniform([x.shape[a] for a in perm], np.float32, xp)
-    return noise.transpose(np.argsort(perm))
+        return gx.transpose(inverse_permutation(self.perm))
 
 
 def dropout(x, p: float = 0.5, training: bool = True):

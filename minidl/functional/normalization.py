@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..backends import get_array_module
 from ..engine.function import Function
 from ..engine.tensor import Tensor
+from ..kernels.columns import column_dots, column_sums
 from ..kernels.layout import from_nhwc, to_nhwc
 from ._utils import shape_str
 
@@ -31,9 +32,9 @@ class BatchNorm2d(Function):
         x2 = x_nhwc.reshape(-1, c)                                     # (M, C)
         m = x2.shape[0]
         if self.training:
-            mean = x2.mean(axis=0)
+            mean = column_sums(x2) / x2.dtype.type(m)
             self.centered = x2 - mean
-            var = _column_dot(self.centered, self.centered) / m           # biased variance, one pass
+            var = column_dots(self.centered, self.centered) / m           # biased variance, one pass
             if self.running_mean is not None:
                 mom = self.momentum
                 self.running_mean *= 1 - mom
@@ -54,8 +55,8 @@ class BatchNorm2d(Function):
         g2 = to_nhwc(gy).reshape(-1, c)
         m = g2.shape[0]
         scale = self.weight * self.inv_std                              # d y / d x in eval mode
-        gbeta = g2.sum(axis=0)
-        g_dot_centered = _column_dot(g2, self.centered)
+        gbeta = column_sums(g2)
+        g_dot_centered = column_dots(g2, self.centered)
         ggamma = g_dot_centered * self.inv_std                          # sum of g * xhat
         gx = g2 * scale
         if self.training:
@@ -64,10 +65,6 @@ class BatchNorm2d(Function):
             gx -= scale * gbeta / m
         return from_nhwc(gx.reshape(self.shape)), ggamma, gbeta
 
-
-def _column_dot(a, b):
-    """sum_i a[i, c] * b[i, c] for every column c, in one pass and without a temporary (M, C) array."""
-    return get_array_module(a).einsum("ij,ij->j", a, b)
 
 
 def batch_norm2d(x, running_mean=None, running_var=None, weight=None, bias=None,

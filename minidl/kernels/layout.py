@@ -47,3 +47,25 @@ def empty_like_layout(x, dtype=None):
     perm = physical_order(x)
     dense = xp.empty([x.shape[a] for a in perm], dtype=dtype or x.dtype)
     return dense.transpose(np.argsort(perm))
+
+
+def memory_order_view(x):
+    """(``x`` with its axes permuted into memory order, that permutation ``perm``).
+
+    ``view.transpose(inverse_permutation(perm))`` is ``x`` again, and
+    ``other.transpose(perm)`` puts a second array (e.g. the gradient) in the same order.
+
+    For a dense array the view is C-contiguous, whatever its logical layout. An
+    elementwise op run on that view reads and writes memory in order and its
+    result has the same layout as ``x`` once the permutation is undone. NumPy
+    keeps an operand's layout by itself; CuPy makes every result C-contiguous
+    in *logical* order, which for a channels-last tensor means strided,
+    uncoalesced reads and a layout the next convolution must copy back.
+    """
+    perm = physical_order(x)
+    return x.transpose(perm), perm
+
+
+def inverse_permutation(perm) -> tuple:
+    """The permutation that undoes ``perm``: a.transpose(perm).transpose(inverse_permutation(perm)) is a."""
+    return tuple(int(a) for a in np.argsort(perm))

@@ -283,7 +283,7 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
 
 def _check_same_config(saved: dict, current: dict) -> None:
     """A resumed run must train the same model on the same data; epochs, output and backend may change."""
-    free = {"resume", "out", "backend", "quiet", "eval_batch_size"}
+    free = {"resume", "out", "backend", "quiet", "eval_batch_size", "tf32"}
     if current.get("schedule") in ("plateau", "constant"):
         free.add("epochs")          # these schedules do not depend on the run's length: it may grow
     changed = {k for k in set(saved) | set(current) if k not in free and saved.get(k) != current.get(k)}

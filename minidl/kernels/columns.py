@@ -1,0 +1,45 @@
+"""Column sums of a tall (M, C) matrix: bias gradients and batch-norm statistics.
+
+A convolution's bias gradient is the sum of dL/dy over all N*H*W pixels, for
+each of the C channels: with dL/dy channels-last, that is the column sums of an
+(M, C) row-major matrix, M = N*H*W in the hundred thousands and C a few hundred.
+
+* NumPy: ``a.sum(axis=0)`` adds whole rows at a time, reading memory in order.
+* CuPy: a reduction over axis 0 gives each column to one group of threads,
+  which reads it with a stride of C numbers: scattered, slow reads. The same
+  sums are the matrix-vector product ``ones(M) @ a``, and cuBLAS reads ``a``
+  in order for it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import get_array_module
+
+_ones_cache: dict = {}
+
+
+def _ones(xp, length: int, dtype):
+    """A cached vector of ``length`` ones on the GPU (rebuilt if the device or dtype changes)."""
+    key = (length, np.dtype(dtype).str, xp.cuda.Device().id)
+    if key not in _ones_cache:
+        if len(_ones_cache) > 32:
+            _ones_cache.clear()
+        _ones_cache[key] = xp.ones(length, dtype=dtype)
+    return _ones_cache[key]
+
+
+def column_sums(a):
+    """sum_i a[i, c] for every column c of the 2-D array ``a`` -> (C,)."""
+    xp = get_array_module(a)
+    if xp is np:
+        return a.sum(axis=0)
+    return _ones(xp, a.shape[0], a.dtype) @ a
+
+
+def column_dots(a, b):
+    """sum_i a[i, c] * b[i, c] for every column c -> (C,)."""
+    xp = get_array_module(a)
+    if xp is np:
+        return np.einsum("ij,ij->j", a, b)          # one pass, no (M, C) temporary
+    return _ones(xp, a.shape[0], a.dtype) @ (a * b)
