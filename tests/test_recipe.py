@@ -43,7 +43,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "cache"))
 
 
-def test_cifar10_script_on_an_image_folder_then_resume(tmp_path, cache):
+def test_cifar10_script_on_an_image_folder_then_resume(tmp_path, cache, capsys):
     task = load_script("train_nin_cifar10").CIFAR10
     data = tmp_path / "toy.tar.gz"
     make_png_tar(data)
@@ -52,8 +52,11 @@ def test_cifar10_script_on_an_image_folder_then_resume(tmp_path, cache):
             "--quiet", "--schedule", "plateau", "--epochs", "1"]
     first = run(task, args)
     assert first["epochs"] == 1
+    printed = capsys.readouterr()
+    assert "decoding" not in printed.err + printed.out, "--quiet must silence the data-loading progress bars too"
     second = run(task, args[:-1] + ["2", "--resume"])
     assert second["epochs"] == 2
+    assert second["train_seconds"] > first["train_seconds"], "a resumed run's training time counts both runs"
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     summary = json.loads((out / "summary.json").read_text())

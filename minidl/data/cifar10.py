@@ -142,12 +142,13 @@ def _batch_arrays(batch: dict, name: str) -> tuple:
     return rows_to_images(rows), labels
 
 
-def load_cifar10(root=None, download: bool = True) -> tuple:
+def load_cifar10(root=None, download: bool = True, progress: bool = True) -> tuple:
     """(train, test) ArrayDatasets of CIFAR-10: 50,000 and 10,000 uint8 images (32, 32, 3).
 
     root: the official archive, its extracted cifar-10-batches-py/ folder, or a folder holding
           either; None means the cache folder ($MINIDL_DATA or ~/.cache/minidl).
     download: when no copy is found at ``root``, download the archive into it (MD5-checked).
+    progress: show a progress bar while downloading.
     """
     root = default_cache_dir() if root is None else os.fspath(root)
     kind, path = _locate(root)
@@ -155,7 +156,7 @@ def load_cifar10(root=None, download: bool = True) -> tuple:
         if not download:
             raise FileNotFoundError(f"load_cifar10: no CIFAR-10 copy at {root} (expected {ARCHIVE_NAME} or "
                                     f"{FOLDER_NAME}/), and download=False")
-        path = download_file(URL, os.path.join(root, ARCHIVE_NAME), MD5)
+        path = download_file(URL, os.path.join(root, ARCHIVE_NAME), MD5, progress=progress)
         kind = "archive"
     batches = _read_pickles(kind, path)
     classes = [name.decode() if isinstance(name, bytes) else str(name) for name in batches[META][b"label_names"]]

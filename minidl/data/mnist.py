@@ -125,23 +125,24 @@ def looks_like_mnist(path) -> bool:
     return os.path.isdir(path) and all(_find_file(path, name) for name, _ in FILES.values())
 
 
-def _download_from_mirrors(name: str, md5: str, root: str) -> str:
+def _download_from_mirrors(name: str, md5: str, root: str, progress: bool = True) -> str:
     """Download ``name``.gz from the first mirror that works; DownloadError listing every failure otherwise."""
     failures = []
     for mirror in MIRRORS:
         try:
-            return download_file(mirror + name + ".gz", os.path.join(root, name + ".gz"), md5)
+            return download_file(mirror + name + ".gz", os.path.join(root, name + ".gz"), md5, progress=progress)
         except DownloadError as exc:
             failures.append(str(exc))
     raise DownloadError(f"load_mnist: every mirror failed for {name}.gz:\n  " + "\n  ".join(failures))
 
 
-def load_mnist(root=None, download: bool = True) -> tuple:
+def load_mnist(root=None, download: bool = True, progress: bool = True) -> tuple:
     """(train, test) ArrayDatasets of MNIST: 60,000 and 10,000 uint8 images (28, 28, 1), classes '0'..'9'.
 
     root: a folder holding the four idx files (gzipped or not); None means the cache folder
           ($MINIDL_DATA or ~/.cache/minidl).
     download: fetch the missing files into ``root`` from the mirrors (MD5-checked).
+    progress: show a progress bar while downloading.
     """
     root = default_cache_dir() if root is None else os.fspath(root)
     paths = {}
@@ -150,7 +151,7 @@ def load_mnist(root=None, download: bool = True) -> tuple:
         if path is None:
             if not download:
                 raise FileNotFoundError(f"load_mnist: {name} (or {name}.gz) not found in {root}, and download=False")
-            path = _download_from_mirrors(name, md5, root)
+            path = _download_from_mirrors(name, md5, root, progress)
         paths[role] = path
 
     def split(images_role, labels_role):

@@ -60,11 +60,8 @@ class GetItem(Function):
         gx = xp.zeros(self.input_shape, dtype=gy.dtype)
         if _is_basic_index(self.index):
             gx[self.index] = gy          # basic slicing never repeats an element
-        elif xp is np:
-            np.add.at(gx, self.index, gy)
         else:
-            import cupyx
-            cupyx.scatter_add(gx, self.index, gy)
+            xp.add.at(gx, self.index, gy)    # repeated indices accumulate (NumPy and CuPy alike)
         return gx
 
 

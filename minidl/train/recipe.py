@@ -100,23 +100,23 @@ def parse_config(task: Task, argv=None) -> dict:
     return config
 
 
-def load_data(task: Task, location):
+def load_data(task: Task, location, progress: bool = True):
     """(train, test) ArrayDatasets from the official files or an image folder."""
     if task.name == "cifar10":
         if location is None or mdata.looks_like_cifar10(location):
-            return mdata.load_cifar10(location)
+            return mdata.load_cifar10(location, progress=progress)
     else:
         if location is None or mdata.looks_like_mnist(location):
-            return mdata.load_mnist(location)
-    return mdata.load_image_folder(location)
+            return mdata.load_mnist(location, progress=progress)
+    return mdata.load_image_folder(location, progress=progress)
 
 
-def build_preprocess(kind: str, train_images):
+def build_preprocess(kind: str, train_images, progress: bool = True):
     """Fit the preprocessing on the training images only; it is then applied to both splits."""
     x = mdata.to_float(train_images)
     if kind == "standard":
         return mdata.Standardize().fit(x)
-    return mdata.Compose([mdata.GlobalContrastNormalize(), mdata.ZCAWhitening()]).fit(x)
+    return mdata.Compose([mdata.GlobalContrastNormalize(), mdata.ZCAWhitening(progress=progress)]).fit(x)
 
 
 def build_optimizer(model, config):
@@ -154,7 +154,7 @@ def run(task: Task, argv=None) -> dict:
     mrandom.manual_seed(config["seed"])
     t0 = time.perf_counter()
     try:
-        train, test = load_data(task, config["data"])
+        train, test = load_data(task, config["data"], progress=not config["quiet"])
     except (mdata.DownloadError, FileNotFoundError, ValueError) as exc:
         log(f"error: could not load the data: {exc}")
         sys.exit(2)
@@ -162,7 +162,7 @@ def run(task: Task, argv=None) -> dict:
         log(f"note: images are {train.images.shape[1:]} (H, W, C); the model adapts to {train.images.shape[3]} channels")
     if config["subset"] is not None and config["subset"] < len(train):
         train = train.subset(config["subset"], np.random.default_rng(config["seed"]))
-    preprocess = build_preprocess(config["preprocess"], train.images)
+    preprocess = build_preprocess(config["preprocess"], train.images, progress=not config["quiet"])
     augment = mdata.Augment(pad=4 if task.name == "cifar10" else 2, flip=task.name == "cifar10") if config["augment"] else None
     train_loader = mdata.DataLoader(train, config["batch_size"], shuffle=True, transform=preprocess, augment=augment)
     test_loader = mdata.DataLoader(test, config["eval_batch_size"], shuffle=False, transform=preprocess)
@@ -189,8 +189,8 @@ def run(task: Task, argv=None) -> dict:
                    machine=_machine(), date=time.strftime("%Y-%m-%d"))
     write_json(os.path.join(config["out"], "summary.json"), summary)
     log(f"done: test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs; "
-        f"{summary['images_per_second']:.0f} img/s; wall time {summary['wall_seconds']:.0f} s; "
-        f"results in {config['out']}")
+        f"training {summary['train_seconds']:.0f} s in all at {summary['images_per_second']:.0f} img/s; "
+        f"this run's wall time {summary['wall_seconds']:.0f} s; results in {config['out']}")
     return summary
 
 
