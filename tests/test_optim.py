@@ -231,6 +231,29 @@ def test_buffers_live_on_the_parameters_backend(xp):
                 np.testing.assert_array_equal(to_numpy(value), to_numpy(opt.state[params[0]][name]))
 
 
+SGD_VARIANTS = [dict(momentum=0.9), dict(momentum=0.9, nesterov=True, weight_decay=1e-2),
+                dict(momentum=0.5, dampening=0.3, weight_decay=1e-2), dict(momentum=0.0, weight_decay=1e-2)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kwargs", SGD_VARIANTS, ids=["momentum", "nesterov_wd", "dampening_wd", "plain_wd"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_on_cupy_matches_numpy(cupy_backend, kwargs, dtype):
+    """The fused CUDA step (momentum > 0) and the array-op step give the NumPy numbers, first step included."""
+    grads = gradient_sequence(4)
+    results = []
+    for to_device in (lambda a: a, cupy_backend.asarray):
+        params = make_params(dtype=dtype)
+        for p in params:
+            p.data = to_device(p.data)
+        opt = optim.SGD(params, lr=0.1, **kwargs)
+        run_steps(opt, params, [[to_device(g.astype(dtype)) for g in step] for step in grads])
+        results.append([to_numpy(p.data) for p in params])
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for got, ref in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol)
+
+
 # -- state_dict ----------------------------------------------------------------------
 
 OPTIMIZERS = {

@@ -1,8 +1,9 @@
 """Activations.  relu(x) = max(x, 0);  d relu / dx = 1 where x > 0, else 0."""
 from __future__ import annotations
 
-from ..backends import get_array_module
+from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
+from ..kernels import cuda
 from ..kernels.layout import inverse_permutation, memory_order_view
 
 
@@ -14,7 +15,11 @@ class ReLU(Function):
 
     def backward(self, gy):
         gy_mem = gy.transpose(self.perm)                                # gy in the forward's memory order
-        return (gy_mem * (self.y_mem > 0)).transpose(inverse_permutation(self.perm))
+        if is_cupy_array(gy_mem):
+            gx_mem = cuda.relu_backward(gy_mem, self.y_mem)                # one fused launch on the GPU
+        else:
+            gx_mem = gy_mem * (self.y_mem > 0)
+        return gx_mem.transpose(inverse_permutation(self.perm))
 
 
 def relu(x):

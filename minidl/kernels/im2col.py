@@ -15,11 +15,16 @@ that view. col2im is the adjoint (the backward). Patches overlap, so it cannot
 write through a view; it loops over the kh*kw kernel offsets (i, j), where
 ``x_padded[:, i:i+sh*Ho:sh, j:j+sw*Wo:sw, :]`` is the (N, Ho, Wo, C) block
 that every patch sees at that offset, and *adds* each offset's block back
-into place: a pixel seen by several patches receives the sum.
+into place: a pixel seen by several patches receives the sum. On CuPy, col2im
+is one fused CUDA kernel instead (minidl/kernels/cuda.py): each GPU thread
+gathers the sum for one input cell.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backends import get_array_module
+from . import cuda
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -80,6 +85,8 @@ def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int =
 def col2im(cols, input_shape, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0):
     """cols (N, Ho, Wo, kh, kw, C) -> (N, H, W, C), summing overlapping patches (adjoint of im2col)."""
     xp = get_array_module(cols)
+    if xp is not np:
+        return cuda.col2im(cols, input_shape, sh, sw, ph, pw)
     n, h, w, c = input_shape
     _, out_h, out_w, kh, kw, _ = cols.shape
     x_padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)

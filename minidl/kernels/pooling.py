@@ -11,12 +11,16 @@ Max pooling keeps, per output cell, the largest value and *which offset* held
 it (``argmax``, a small integer in [0, kh*kw)). The backward sends each output's
 gradient to that one input cell; with overlapping windows (NIN's 3x3 stride 2)
 one input cell can win several windows and receives the sum.
+
+On CuPy, max pooling runs as one fused CUDA kernel each way (minidl/kernels/cuda.py)
+that does the same loop over offsets inside each GPU thread.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..backends import get_array_module
+from . import cuda
 from .im2col import conv_output_size
 
 
@@ -48,8 +52,10 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
     xp = get_array_module(x)
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    out = xp.full((n, out_h, out_w, c), -np.inf, dtype=x.dtype)
     index = np.int8 if kh * kw <= 127 else np.int32      # one byte per cell for the usual small windows
+    if xp is not np:
+        return cuda.max_pool_forward(x, out_h, out_w, kh, kw, sh, sw, ph, pw, index)
+    out = xp.full((n, out_h, out_w, c), -np.inf, dtype=x.dtype)
     argmax = xp.zeros((n, out_h, out_w, c), dtype=index)
     for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
         current, candidate, winner = out[o], x[i], argmax[o]
@@ -62,6 +68,8 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
 def max_pool_backward(gy, argmax, input_shape, kh, kw, sh, sw, ph, pw):
     """Route each output gradient (N, Ho, Wo, C) to the input cell that won its window."""
     xp = get_array_module(gy)
+    if xp is not np:
+        return cuda.max_pool_backward(gy, argmax, input_shape, kh, kw, sh, sw, ph, pw)
     n, h, w, c = input_shape
     _, out_h, out_w, _ = gy.shape
     gx = xp.zeros(input_shape, dtype=gy.dtype)
