@@ -242,10 +242,10 @@ def test_sgd_on_cupy_matches_numpy(cupy_backend, kwargs, dtype):
     """The fused CUDA step (momentum > 0) and the array-op step give the NumPy numbers, first step included."""
     grads = gradient_sequence(4)
     results = []
-    for to_device in (lambda a: a, cupy_backend.asarray):
+    for to_device in (np.asarray, cupy_backend.asarray):              # NumPy reference first, then CuPy
         params = make_params(dtype=dtype)
         for p in params:
-            p.data = to_device(p.data)
+            p.data = to_device(to_numpy(p.data))
         opt = optim.SGD(params, lr=0.1, **kwargs)
         run_steps(opt, params, [[to_device(g.astype(dtype)) for g in step] for step in grads])
         results.append([to_numpy(p.data) for p in params])
