@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from minidl.data import write_idx
+from minidl.train.checkpoint import load_checkpoint
 from minidl.train.recipe import parse_config, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,8 +85,12 @@ def test_mnist_script_on_idx_files(tmp_path, cache):
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)).astype(np.uint8))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
     summary = run(task, ["--data", str(folder), "--backend", "numpy", "--width", "0.1", "--batch-size", "10",
-                         "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"])
+                         "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet", "--init-std", "0.05",
+                         "--lr", "1e-6"])
     assert summary["epochs"] == 1 and summary["parameters"] > 0
+    weights = [w for w in load_checkpoint(tmp_path / "run" / "checkpoint.pkl")["model"].values() if w.ndim == 4]
+    stds = [float(w.std()) for w in weights if w.size >= 200]
+    assert stds and all(0.04 < s < 0.06 for s in stds), f"--init-std 0.05 should set every conv's std: {stds}"
 
 
 def test_quick_preset_fills_only_unset_options():
@@ -104,6 +109,9 @@ def test_bad_options_are_rejected(capsys):
     with pytest.raises(SystemExit):
         parse_config(task, ["--epochs", "0"])
     assert "--epochs must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_config(task, ["--init-std", "0"])
+    assert "--init-std must be positive, got 0.0" in capsys.readouterr().err
 
 
 def test_offline_without_data_is_a_clean_error(tmp_path, cache, monkeypatch, capsys):
@@ -118,3 +126,15 @@ def test_offline_without_data_is_a_clean_error(tmp_path, cache, monkeypatch, cap
         run(task, ["--backend", "numpy", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"])
     assert exit_info.value.code == 2
     assert "--data PATH" in capsys.readouterr().out
+
+
+def test_watch_dead_logits_example_reports_each_step(tmp_path, cache, capsys):
+    data = tmp_path / "toy.tar.gz"
+    make_png_tar(data, per_class=4, classes=[f"c{k}" for k in range(10)])
+    load_script("watch_dead_logits").main(["--data", str(data), "--backend", "numpy", "--steps", "3",
+                                           "--batch-size", "4", "--every", "1", "--init-std", "0.05"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "Gaussian std 0.05" in lines[0]
+    rows = [line.split() for line in lines[2:-1]]
+    assert [int(r[0]) for r in rows] == [0, 1, 2]
+    assert all(np.isfinite(float(r[1])) and r[3].endswith("%") for r in rows)

@@ -62,6 +62,8 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every convolution (modern NIN)")
     p.add_argument("--width", type=float, default=1.0, help="scale every hidden channel count")
     p.add_argument("--dropout", type=float, default=0.5, help="dropout after the first two mlpconv blocks")
+    p.add_argument("--init-std", type=float, default=None,
+                   help="initialize every conv weight from a Gaussian with this std (default: He normal)")
     p.add_argument("--pool2", choices=["max", "avg"], default="max",
                    help="second pooling: max (the paper's table) or avg (its Caffe model)")
     p.add_argument("--subset", type=int, default=None, help="train on a random (seeded) subset of this many images")
@@ -97,6 +99,8 @@ def parse_config(task: Task, argv=None) -> dict:
         parser.error(f"--subset must be at least 1, got {config['subset']}")
     if config["lr"] <= 0:
         parser.error(f"--lr must be positive, got {config['lr']}")
+    if config["init_std"] is not None and not config["init_std"] > 0:
+        parser.error(f"--init-std must be positive, got {config['init_std']}")
     return config
 
 
@@ -170,7 +174,8 @@ def run(task: Task, argv=None) -> dict:
         f"({len(train.classes)} classes), ready in {time.perf_counter() - t0:.1f} s; backend: {backend}")
 
     model = NIN(num_classes=len(train.classes), in_channels=train.images.shape[3], batch_norm=config["batch_norm"],
-                dropout=config["dropout"], width=config["width"], pool2=config["pool2"], channels=task.channels)
+                dropout=config["dropout"], width=config["width"], pool2=config["pool2"], channels=task.channels,
+                init_std=config["init_std"])
     log(f"model: NIN, {model.num_parameters():,} parameters, width {config['width']}"
         f"{', batch norm' if config['batch_norm'] else ''}")
     optimizer = build_optimizer(model, config)
