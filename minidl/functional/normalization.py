@@ -66,7 +66,6 @@ class BatchNorm2d(Function):
         return from_nhwc(gx.reshape(self.shape)), ggamma, gbeta
 
 
-
 def batch_norm2d(x, running_mean=None, running_var=None, weight=None, bias=None,
                  training: bool = True, momentum: float = 0.1, eps: float = 1e-5):
     """Batch norm of x (N, C, H, W); running_mean/var are arrays (C,) updated in place when training."""
