@@ -11,6 +11,7 @@ import numpy as np
 from ..backends import get_array_module
 from ..engine.function import Function
 from ..engine.tensor import Tensor, as_tensor
+from ..kernels.layout import inverse_permutation
 
 
 class Reshape(Function):
@@ -42,7 +43,7 @@ class Transpose(Function):
         return x.transpose(self.perm)
 
     def backward(self, gy):
-        return gy.transpose(np.argsort(self.perm))
+        return gy.transpose(inverse_permutation(self.perm))
 
 
 class GetItem(Function):

@@ -46,7 +46,7 @@ def empty_like_layout(x, dtype=None):
     xp = get_array_module(x)
     perm = physical_order(x)
     dense = xp.empty([x.shape[a] for a in perm], dtype=dtype or x.dtype)
-    return dense.transpose(np.argsort(perm))
+    return dense.transpose(inverse_permutation(perm))
 
 
 def memory_order_view(x):
