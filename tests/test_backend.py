@@ -322,3 +322,22 @@ def test_cupy_cases_skip_cleanly_without_a_gpu(monkeypatch):
     assert minidl.get_backend() == "numpy"
     gen = conftest._backend_param(types.SimpleNamespace(param="numpy"))
     assert next(gen) is np
+
+
+@pytest.mark.gpu
+def test_cupy_cross_entropy_takes_list_tuple_and_numpy_labels(cupy_backend):
+    """Host labels are copied to the GPU of the CuPy logits; CuPy labels with NumPy logits are refused by name."""
+    logits = np.random.default_rng(3).standard_normal((4, 5))
+    labels = [4, 0, 2, 2]
+    ref = minidl.tensor(logits, requires_grad=True, backend="numpy")
+    expected = F.softmax_cross_entropy(ref, labels)
+    expected.backward()
+    for given in (labels, tuple(labels), np.array(labels), cupy_backend.asarray(labels)):
+        t = minidl.tensor(logits, requires_grad=True, backend="cupy")
+        loss = F.softmax_cross_entropy(t, given)
+        assert loss.backend == "cupy"
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-12)
+        loss.backward()
+        np.testing.assert_allclose(host(t.grad), ref.grad, rtol=1e-12, atol=1e-15)
+    with pytest.raises(TypeError, match="softmax_cross_entropy: labels live on cupy but logits on numpy"):
+        F.softmax_cross_entropy(ref, cupy_backend.asarray(labels))

@@ -1,10 +1,12 @@
 """Bad input gets a clear error naming the op and the shapes or values involved."""
+import re
+
 import numpy as np
 import pytest
 
 import minidl
 import minidl.functional as F
-from minidl import backends
+from minidl import backends, nn
 
 
 def t(*shape, dtype=np.float32):
@@ -71,6 +73,42 @@ def test_pool_other_argument_errors(op):
         fn(t(1, 1, 4, 4), 2, 0)
     with pytest.raises(ValueError, match=r"global_avg_pool2d: expected input of shape \(N, C, H, W\), got \(2, 3\)"):
         F.global_avg_pool2d(t(2, 3))
+
+
+# ---------------------------------------------------------------------------- kernel_size, stride, padding values
+NOT_INT_PAIRS = [1.5, 2.0, np.float64(2.0), True, "2", (1, 1.5), (2, False), (2,), (1, 2, 3)]
+
+
+@pytest.mark.parametrize("bad", NOT_INT_PAIRS, ids=repr)
+def test_non_integer_kernel_size_stride_or_padding_names_the_op_and_argument(bad):
+    """1.5 used to be truncated to 1 (and True, "2" taken as 1, 2); floats are refused even when whole, as in PyTorch."""
+    def message(op, name):
+        return rf"^{op}: {name} must be an int or a pair of ints, got {re.escape(repr(bad))}$"
+
+    x, w = t(1, 1, 6, 6), t(1, 1, 3, 3)
+    for name in ("stride", "padding"):
+        with pytest.raises(ValueError, match=message("conv2d", name)):
+            F.conv2d(x, w, **{name: bad})
+    for op in ("max_pool2d", "avg_pool2d"):
+        for name in ("kernel_size", "stride", "padding"):
+            args = {"kernel_size": 3, "stride": 2, "padding": 1, name: bad}
+            with pytest.raises(ValueError, match=message(op, name)):
+                getattr(F, op)(x, **args)
+            with pytest.raises(ValueError, match=message(op, name)):
+                getattr(nn, {"max_pool2d": "MaxPool2d", "avg_pool2d": "AvgPool2d"}[op])(**args)(x)
+    with pytest.raises(ValueError, match=message("Conv2d", "kernel_size")):
+        nn.Conv2d(1, 1, bad)
+    with pytest.raises(ValueError, match=message("conv2d", "stride")):
+        nn.Conv2d(1, 1, 3, stride=bad)(x)
+
+
+def test_numpy_integer_kernel_size_stride_and_padding_are_accepted(rng):
+    x, w = minidl.tensor(rng.standard_normal((1, 2, 7, 7))), minidl.tensor(rng.standard_normal((3, 2, 3, 3)))
+    np.testing.assert_array_equal(F.conv2d(x, w, stride=np.int64(2), padding=(np.int32(1), np.uint8(1))).numpy(),
+                                  F.conv2d(x, w, stride=2, padding=1).numpy())
+    np.testing.assert_array_equal(F.max_pool2d(x, np.int64(3), [np.int16(2), 2], np.int64(1)).numpy(),
+                                  F.max_pool2d(x, 3, 2, 1).numpy())
+    assert nn.Conv2d(2, 3, (np.int64(3), 1)).kernel_size == (3, 1)
 
 
 # ---------------------------------------------------------------------------- cross-entropy

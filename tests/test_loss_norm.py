@@ -83,6 +83,20 @@ def test_cross_entropy_accepts_lists_and_unsigned_labels(rng):
         assert F.softmax_cross_entropy(minidl.tensor(logits), labels).item() == pytest.approx(expected, rel=1e-12)
 
 
+def test_cross_entropy_labels_as_list_tuple_numpy_or_backend_array(xp_backend, rng):
+    """Host labels (list, tuple, NumPy) move to the logits' backend; with CuPy logits a list used to be refused."""
+    logits = rng.standard_normal((4, 5))
+    labels = [4, 0, 2, 2]
+    expected, grad = ce_reference(logits, np.array(labels)), ce_grad_reference(logits, np.array(labels))
+    for given in (labels, tuple(labels), np.array(labels), np.array(labels, dtype=np.int32),
+                  xp_backend.asarray(labels), minidl.tensor(xp_backend.asarray(labels))):
+        t = minidl.tensor(xp_backend.asarray(logits), requires_grad=True)
+        loss = F.softmax_cross_entropy(t, given)
+        assert loss.item() == pytest.approx(expected, rel=1e-12)
+        loss.backward()
+        np.testing.assert_allclose(host(t.grad), grad, rtol=1e-12, atol=1e-15)
+
+
 # ---------------------------------------------------------------------------- softmax / log-softmax
 @pytest.mark.parametrize("shape,axis", [((3, 5), -1), ((3, 5), 0), ((2, 3, 4), 1), ((1, 1), -1)])
 def test_softmax_and_log_softmax(xp_backend, rng, shape, axis):
@@ -151,6 +165,27 @@ def test_batch_norm_eval_uses_running_statistics(xp_backend, rng):
         np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(host(rm_d), rm)      # eval never moves the running statistics
     np.testing.assert_array_equal(host(rv_d), rv)
+
+
+def test_batch_norm_eval_keeps_a_float32_input_dtype_with_float64_running_statistics(xp_backend, rng):
+    """float64 statistics (e.g. from np.zeros(C)) are cast to x's dtype: y and dL/dx stay float32."""
+    from minidl import nn
+    x = rng.standard_normal((2, 3, 4, 3)).astype(np.float32)
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    rm_d, rv_d = xp_backend.asarray(rm.copy()), xp_backend.asarray(rv.copy())
+    expected = (x - rm[None, :, None, None]) / np.sqrt(rv[None, :, None, None] + 1e-3)
+    for layout in layouts(x):
+        t = make_tensor(layout, xp_backend, requires_grad=True)
+        y = F.batch_norm2d(t, rm_d, rv_d, training=False, eps=1e-3)
+        assert y.dtype == np.float32
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-6)
+        y.sum().backward()
+        assert t.grad.dtype == np.float32
+    assert rm_d.dtype == rv_d.dtype == np.float64                 # the buffers themselves are left as they are
+    bn = nn.BatchNorm2d(3).eval()
+    bn.set_buffer("running_mean", xp_backend.asarray(rm))
+    bn.set_buffer("running_var", xp_backend.asarray(rv))
+    assert bn(make_tensor(x, xp_backend)).dtype == np.float32
 
 
 def test_batch_norm_without_affine_or_running_stats(rng):

@@ -5,25 +5,38 @@ import pytest
 import minidl
 import minidl.functional as F
 
-from conftest import channels_last, layouts, make_tensor
+from conftest import channels_last, host, layouts, make_tensor
 
 
 def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def naive_pool(x, kernel, stride, padding, op):
-    """Plain loops. max: padding is -inf (never wins); avg: padding counts as zeros, divide by kh*kw.
+def naive_max(plane, top, left, kh, kw):
+    """(max, winner (row, col)) of the window's real cells, as PyTorch's loop: the first real cell starts as
+    the winner and a larger value or a NaN replaces it (so ties go to the first max, a NaN max to the last NaN)."""
+    best = None
+    for r in range(top, top + kh):
+        for s in range(left, left + kw):
+            if 0 <= r < plane.shape[0] and 0 <= s < plane.shape[1]:
+                v = plane[r, s]
+                if best is None or v > best or np.isnan(v):
+                    best, winner = v, (r, s)
+    return best, winner
 
-    Returns (y, backward) where backward(gy) routes gradients like the definition: max to the first
-    (row-major) maximum of each window, avg spread evenly over the kh*kw window cells.
+
+def naive_pool(x, kernel, stride, padding, op):
+    """Plain loops. max: padded cells are skipped (never win, see naive_max); avg: padding counts as zeros,
+    divide by kh*kw.
+
+    Returns (y, backward) where backward(gy) routes gradients like the definition: max to the winner
+    of each window, avg spread evenly over the kh*kw window cells.
     """
     (kh, kw) = pair(kernel)
     (sh, sw) = pair(kernel if stride is None else stride)
     (ph, pw) = pair(padding)
     n, c, h, w = x.shape
-    fill = -np.inf if op == "max" else 0.0
-    xp_ = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    xp_ = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))          # zero padding (avg)
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     y = np.zeros((n, c, ho, wo))
     winners = {}
@@ -31,13 +44,10 @@ def naive_pool(x, kernel, stride, padding, op):
         for b in range(c):
             for i in range(ho):
                 for j in range(wo):
-                    win = xp_[a, b, i * sh:i * sh + kh, j * sw:j * sw + kw]
                     if op == "max":
-                        y[a, b, i, j] = win.max()
-                        r, s = np.unravel_index(np.argmax(win), win.shape)
-                        winners[a, b, i, j] = (i * sh + r - ph, j * sw + s - pw)
+                        y[a, b, i, j], winners[a, b, i, j] = naive_max(x[a, b], i * sh - ph, j * sw - pw, kh, kw)
                     else:
-                        y[a, b, i, j] = win.sum() / (kh * kw)
+                        y[a, b, i, j] = xp_[a, b, i * sh:i * sh + kh, j * sw:j * sw + kw].sum() / (kh * kw)
 
     def backward(gy):
         gpad = np.zeros(xp_.shape)
@@ -155,6 +165,67 @@ def test_max_pool_with_a_large_window(rng):
     np.testing.assert_array_equal(y.numpy(), x.max(axis=(2, 3), keepdims=True))
     y.sum().backward()
     np.testing.assert_array_equal(t.grad, (x == x.max(axis=(2, 3), keepdims=True)).astype(np.float64))
+
+
+def _minus_inf_windows(rng):
+    """(2, 4, 7, 6) values where some 3x3 stride-2 padding-1 border windows hold only -inf in their real cells."""
+    x = rng.standard_normal((2, 4, 7, 6))
+    x[:, 0, :2, :] = -np.inf        # output row 0 (input rows -1..1): every window all -inf
+    x[:, 1, :, :2] = -np.inf        # output column 0
+    x[:, 2, :2, :2] = -np.inf       # only the corner window
+    x[:, 3] = -np.inf               # every window, border and inside
+    return x
+
+
+def _nan_windows(rng):
+    """(2, 3, 7, 6) values with NaNs: two in one window, one shared by four windows, one among -inf."""
+    x = rng.standard_normal((2, 3, 7, 6))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan      # corner window (0, 0): the later NaN, (1, 0), wins
+    x[1, 1, 3, 3] = np.nan                      # inside windows (1, 1), (1, 2), (2, 1), (2, 2)
+    x[1, 2, :2, :2] = -np.inf
+    x[1, 2, 1, 1] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("make_x", [_minus_inf_windows, _nan_windows], ids=["minus-inf", "nan"])
+def test_max_pool_minus_inf_and_nan_windows_match_naive_loops(xp_backend, rng, make_x):
+    """A window of -inf sends its gradient to its first real cell, not to a padded offset; a NaN wins its windows."""
+    x = make_x(rng)
+    expected, backward = naive_pool(x, 3, 2, 1, "max")
+    gy = rng.standard_normal(expected.shape)
+    for layout in layouts(x):
+        t = make_tensor(layout, xp_backend, requires_grad=True)
+        y = F.max_pool2d(t, 3, 2, 1)
+        y.backward(xp_backend.asarray(gy))
+        np.testing.assert_array_equal(y.numpy(), expected)
+        np.testing.assert_allclose(host(t.grad), backward(gy), rtol=1e-12, atol=1e-12)
+        assert host(t.grad).sum() == pytest.approx(gy.sum(), rel=1e-12)        # no window's gradient is lost
+
+
+def test_max_pool_minus_inf_window_gradient_goes_to_its_first_real_cell():
+    x = np.full((1, 1, 5, 5), -np.inf)
+    t = minidl.tensor(x, requires_grad=True)
+    F.max_pool2d(t, 3, 2, 1).sum().backward()
+    # each 3x3/2 pad-1 window's first real cell: rows/cols 0 for output 0, 1 for output 1, 3 for output 2
+    expected = np.zeros((5, 5))
+    expected[np.ix_([0, 1, 3], [0, 1, 3])] = 1.0
+    np.testing.assert_array_equal(t.grad[0, 0], expected)
+
+
+@pytest.mark.parametrize("make_x", [_minus_inf_windows, _nan_windows], ids=["minus-inf", "nan"])
+def test_max_pool_minus_inf_and_nan_windows_match_pytorch(rng, make_x):
+    torch = pytest.importorskip("torch")
+    x = make_x(rng)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.max_pool2d(tx, 3, 2, 1)
+    gy = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(gy))
+    for layout in layouts(x):
+        mx = make_tensor(layout, requires_grad=True)
+        my = F.max_pool2d(mx, 3, 2, 1)
+        my.backward(gy)
+        np.testing.assert_array_equal(my.numpy(), ty.detach().numpy())
+        np.testing.assert_allclose(mx.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
 TORCH_CASES = [

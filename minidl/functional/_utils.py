@@ -1,6 +1,8 @@
 """Small helpers shared by the functions (not part of the public API)."""
 from __future__ import annotations
 
+import numpy as np
+
 
 def unbroadcast(grad, shape):
     """Sum ``grad`` down to ``shape``: the backward of NumPy broadcasting.
@@ -18,14 +20,14 @@ def unbroadcast(grad, shape):
 
 
 def pair(value, name: str, op: str) -> tuple:
-    """(value, value) for an int, the tuple itself for a pair; checked to be positive ints."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-        out = tuple(int(v) for v in value)
-    else:
-        out = (int(value), int(value))
-    return out
+    """(value, value) for an int, the tuple itself for a pair of ints (Python or NumPy ints; no floats, no bools).
+
+    Only the type is checked here; each op checks the range (stride >= 1, ...) itself.
+    """
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return tuple(int(v) for v in values)
 
 
 def shape_str(shape) -> str:

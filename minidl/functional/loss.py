@@ -8,8 +8,6 @@ its gradient is the famous (softmax - one_hot(labels)) / N.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
 from ..engine.tensor import Tensor
@@ -76,19 +74,23 @@ def softmax(x, axis: int = -1):
 
 
 def softmax_cross_entropy(logits, labels):
-    """Mean cross-entropy of logits (N, K) against integer class labels (N,)."""
+    """Mean cross-entropy of logits (N, K) against integer class labels (N,).
+
+    Labels may be a list, a tuple, a NumPy array or an array on the logits' backend: host labels are
+    copied to the logits' backend (GPU labels with CPU logits are refused rather than copied back).
+    """
     labels = labels.data if isinstance(labels, Tensor) else labels
     if logits.ndim != 2:
         raise ValueError(f"softmax_cross_entropy: expected logits of shape (N, K), got {shape_str(logits.shape)}")
-    if not hasattr(labels, "dtype"):
-        labels = np.asarray(labels)
+    if is_cupy_array(labels) and not is_cupy_array(logits.data):
+        raise TypeError("softmax_cross_entropy: labels live on cupy but logits on numpy; "
+                        "move the labels with minidl.backends.to_numpy")
+    labels = get_array_module(logits.data).asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"softmax_cross_entropy: labels must be integers (class indices), got dtype {labels.dtype}")
     n, k = logits.shape
     if labels.shape != (n,):
         raise ValueError(f"softmax_cross_entropy: labels must have shape ({n},) to match logits {shape_str(logits.shape)}, got {shape_str(labels.shape)}")
-    if is_cupy_array(labels) != is_cupy_array(logits.data):
-        raise TypeError("softmax_cross_entropy: logits and labels live on different backends; move the labels with minidl.backend.to_backend")
     if n:
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= k:

@@ -4,7 +4,7 @@ Training:   mu, var = mean and (biased) variance of channel c over the batch,
             y = gamma * (x - mu) / sqrt(var + eps) + beta,
             and the running statistics move towards the batch's:
             running = (1 - momentum) * running + momentum * batch (unbiased var).
-Evaluation: the running statistics replace the batch's.
+Evaluation: the running statistics replace the batch's (cast to x's dtype: y has x's dtype).
 
 Backward (training), with xhat = (x - mu) / sigma and g = dL/dy * gamma, over the M = N*H*W values
 of a channel:  dx = (g - mean(g) - xhat * mean(g * xhat)) / sigma.
@@ -41,8 +41,8 @@ class BatchNorm2d(Function):
                 self.running_mean += mom * mean
                 self.running_var *= 1 - mom
                 self.running_var += mom * var * (m / max(m - 1, 1))
-        else:
-            mean, var = self.running_mean, self.running_var
+        else:                                                           # statistics in x's dtype, so y keeps it
+            mean, var = (stat.astype(x.dtype, copy=False) for stat in (self.running_mean, self.running_var))
             self.centered = x2 - mean
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
         self.weight = weight

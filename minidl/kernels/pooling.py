@@ -10,7 +10,10 @@ is ever made, and a padded cell can never win a max.
 Max pooling keeps, per output cell, the largest value and *which offset* held
 it (``argmax``, a small integer in [0, kh*kw)). The backward sends each output's
 gradient to that one input cell; with overlapping windows (NIN's 3x3 stride 2)
-one input cell can win several windows and receives the sum.
+one input cell can win several windows and receives the sum. As in PyTorch,
+each window's first real cell is the winner to beat, so a window of -inf still
+sends its gradient to a real cell; ties go to the first maximum; a NaN makes
+the max NaN and its last NaN wins (the CUDA kernel follows the same rules).
 
 On CuPy, max pooling runs as one fused CUDA kernel each way (minidl/kernels/cuda.py)
 that does the same loop over offsets inside each GPU thread.
@@ -47,6 +50,13 @@ def _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
                 yield i * kw + j, (slice(None), oh, ow), (slice(None), ih, iw)
 
 
+def _first_real_offsets(kw, sh, sw, ph, pw, out_h, out_w):
+    """(Ho, Wo) offset k = i0*kw + j0 of each window's first real cell: i0 = max(0, ph - oh*sh), j0 likewise."""
+    i0 = np.maximum(ph - np.arange(out_h) * sh, 0)
+    j0 = np.maximum(pw - np.arange(out_w) * sw, 0)
+    return i0[:, None] * kw + j0
+
+
 def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
     """(N, H, W, C) -> (max (N, Ho, Wo, C), argmax int8 (N, Ho, Wo, C))."""
     xp = get_array_module(x)
@@ -56,12 +66,18 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
     if xp is not np:
         return cuda.max_pool_forward(x, out_h, out_w, kh, kw, sh, sw, ph, pw, index)
     out = xp.full((n, out_h, out_w, c), -np.inf, dtype=x.dtype)
-    argmax = xp.zeros((n, out_h, out_w, c), dtype=index)
+    # Each window's first winner is its first real cell, not offset 0: in a border window offset 0 is
+    # padding, and a window of -inf values would otherwise never replace it.
+    argmax = xp.empty((n, out_h, out_w, c), dtype=index)
+    argmax[...] = _first_real_offsets(kw, sh, sw, ph, pw, out_h, out_w)[:, :, None]
     for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
         current, candidate, winner = out[o], x[i], argmax[o]
         better = (candidate > current).view(np.int8)    # 1 where offset k beats the best so far (ties: first wins)
-        xp.maximum(current, candidate, out=current)
+        xp.maximum(current, candidate, out=current)     # (a NaN propagates into the max, but never compares >)
         winner += better * (index(k) - winner)        # winner = k where better (arithmetic beats a masked copy)
+    if xp.isnan(out).any():                             # rare: as in PyTorch, a NaN window's winner is its last NaN
+        for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
+            xp.copyto(argmax[o], index(k), where=xp.isnan(x[i]))
     return out, argmax
 
 

@@ -1,6 +1,8 @@
 """`Sequential`: modules applied one after another; `Flatten`."""
 from __future__ import annotations
 
+import operator
+
 from .. import functional as F
 from .module import Module
 
@@ -16,8 +18,23 @@ class Sequential(Module):
     def __len__(self) -> int:
         return len(self._modules)
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index):
+        """``seq[i]``: the i-th module (i < 0 counts from the end); ``seq[a:b]``: a new Sequential of those
+        same modules (shared, not copied), under their original names, so its state_dict keys match seq's."""
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            part = Sequential()
+            for name, module in items[index]:
+                setattr(part, name, module)
+            part.training = self.training
+            return part
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"Sequential: index must be an int or a slice, got {index!r}") from None
+        if not -len(items) <= i < len(items):
+            raise IndexError(f"Sequential: index {i} is out of range for {len(items)} modules")
+        return items[i][1]
 
     def __iter__(self):
         return iter(self._modules.values())
