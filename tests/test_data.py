@@ -62,8 +62,14 @@ def test_array_dataset_holds_and_checks_its_arrays():
     ds = mdata.ArrayDataset(images, np.array([0, 1, 1], np.int32), ["a", "b"])
     assert len(ds) == 3 and ds.image_shape == (4, 5, 1) and ds.num_classes == 2
     assert ds.labels.dtype == np.int64
-    with pytest.raises(ValueError, match=r"uint8 array of shape \(N, H, W, C\), got dtype float32"):
-        mdata.ArrayDataset(images.astype(np.float32), [0, 1, 1], ["a", "b"])
+    with pytest.raises(ValueError, match=r"uint8 array of shape \(N, H, W, C\) \(or float32, .*\), got dtype float64"):
+        mdata.ArrayDataset(images.astype(np.float64), [0, 1, 1], ["a", "b"])
+    with pytest.raises(ValueError, match="got dtype int16"):
+        mdata.ArrayDataset(images.astype(np.int16), [0, 1, 1], ["a", "b"])
+    preprocessed = mdata.ArrayDataset(images.astype(np.float32) - 0.5, [0, 1, 1], ["a", "b"])   # float32: taken as is
+    assert preprocessed.images.dtype == np.float32 and preprocessed.image_shape == (4, 5, 1)
+    assert preprocessed.take([2, 0]).images.dtype == np.float32                 # subsets keep float32 images
+    np.testing.assert_array_equal(preprocessed.subset(2).images, np.full((2, 4, 5, 1), -0.5, np.float32))
     with pytest.raises(ValueError, match=r"got dtype uint8 and shape \(3, 4, 5\)"):
         mdata.ArrayDataset(images[..., 0], [0, 1, 1], ["a", "b"])
     with pytest.raises(ValueError, match="got 3 images but 2 labels"):

@@ -315,3 +315,64 @@ def test_pipeline_on_each_backend(xp):
         results[backend] = (backends.to_numpy(x), backends.to_numpy(y))
     np.testing.assert_allclose(results[name][0], results["numpy"][0], rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(results[name][1], results["numpy"][1])
+
+
+# ---------------------------------------------------------------------------------------------- preprocessing once
+
+def fitted_gcn_zca(images):
+    """GCN + ZCA fitted on uint8 images, as the recipe's --preprocess gcn-zca does."""
+    return mdata.Compose([mdata.GlobalContrastNormalize(), mdata.ZCAWhitening(progress=False)]).fit(
+        mdata.to_float(images))
+
+
+def test_apply_to_images_is_the_transform_chunk_by_chunk(backend, capsys):
+    """Each chunk runs on the active backend (the GPU under CuPy); the result is float32 on the host."""
+    images = uint8_images(23, 5, 5, 3, seed=3)
+    prep = fitted_gcn_zca(uint8_images(60, 5, 5, 3, seed=4))
+    expected = backends.to_numpy(prep(mdata.to_float(backends.to_backend(images))))   # all at once
+    tolerance = 1e-5 * float(np.abs(expected).max())                         # float32 rounding of the products
+    for chunk_size in (1, 7, 23, 100):                                       # chunks that do and do not divide 23
+        got = mdata.apply_to_images(prep, images, chunk_size=chunk_size, progress=False)
+        assert isinstance(got, np.ndarray) and got.dtype == np.float32 and got.shape == images.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=tolerance)
+    assert capsys.readouterr().err == ""                                     # progress=False: no bar
+    mdata.apply_to_images(prep, images, chunk_size=10, progress=True, desc="whitening here")
+    assert "whitening here" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="expected uint8 images"):
+        mdata.apply_to_images(prep, mdata.to_float(images))
+    with pytest.raises(ValueError, match="chunk_size must be an int >= 1, got 0"):
+        mdata.apply_to_images(prep, images, chunk_size=0)
+    with pytest.raises(ValueError, match=r"changed the shape of the images from \(10, 5, 5, 3\) to \(10, 1, 1, 1\)"):
+        mdata.apply_to_images(lambda x: x.mean(axis=(1, 2, 3), keepdims=True), images, chunk_size=10, progress=False)
+
+
+def test_loader_over_preprocessed_images_gives_the_per_batch_batches():
+    """GCN + ZCA applied once, then a loader without transform: the batches of the old per-batch way
+    (same seed, augmentation on, so the zero padding of the translation lands on whitened images)."""
+    ds = mdata.ArrayDataset(uint8_images(50, 6, 6, 3, seed=5), np.arange(50) % 4, ["a", "b", "c", "d"])
+    prep = fitted_gcn_zca(ds.images)
+    once = mdata.ArrayDataset(mdata.apply_to_images(prep, ds.images, chunk_size=16, progress=False), ds.labels, ds.classes)
+    augment = mdata.Augment(pad=2, flip=True)
+    per_batch = mdata.DataLoader(ds, 8, shuffle=True, transform=prep, augment=augment, rng=np.random.default_rng(7))
+    preprocessed = mdata.DataLoader(once, 8, shuffle=True, augment=augment, rng=np.random.default_rng(7))
+    old, new = list(per_batch), list(preprocessed)
+    assert len(old) == len(new) == 7
+    tolerance = 1e-5 * max(float(np.abs(x).max()) for x, _ in old)          # float32 rounding of the products
+    for (x_old, y_old), (x_new, y_new) in zip(old, new):
+        assert x_new.dtype == np.float32 and x_new.transpose(0, 2, 3, 1).flags.c_contiguous
+        np.testing.assert_allclose(x_new, x_old, rtol=1e-5, atol=tolerance)
+        np.testing.assert_array_equal(y_new, y_old)
+    assert max(float(np.abs(x).max()) for x, _ in old) > 1                   # whitened values, not [0, 1] pixels
+    assert any((x == 0).all(axis=1).any() for x, _ in new)                   # some zero padding was drawn
+
+
+def test_loader_takes_float32_images_as_they_are():
+    values = np.random.default_rng(6).normal(0, 3, (10, 4, 4, 3)).astype(np.float32)     # not in [0, 1]
+    ds = mdata.ArrayDataset(values, np.arange(10) % 2, ["a", "b"])
+    x, y = next(iter(mdata.DataLoader(ds, 10, shuffle=False)))
+    assert x.dtype == np.float32 and x.transpose(0, 2, 3, 1).flags.c_contiguous
+    np.testing.assert_array_equal(x.transpose(0, 2, 3, 1), values)           # no division by 255, no copy back
+    x.transpose(0, 2, 3, 1)[...] = 0                                         # a batch never aliases the data set
+    np.testing.assert_array_equal(ds.images, values)
+    doubled, _ = next(iter(mdata.DataLoader(ds, 4, shuffle=False, transform=lambda b: 2 * b)))
+    np.testing.assert_array_equal(doubled.transpose(0, 2, 3, 1), 2 * values[:4])   # a transform still applies

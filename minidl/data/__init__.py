@@ -13,7 +13,8 @@ The path of an image from disk to the model::
   PNG/JPEG files, or an archive of them; decoded once, then cached), :class:`ArrayDataset`.
 * Files: :func:`download` (progress bar, MD5 check, atomic rename), :func:`md5sum`, :class:`DownloadError`.
 * Preprocessing, fitted on the training set: :class:`Standardize`, :class:`GlobalContrastNormalize`,
-  :class:`ZCAWhitening`, :class:`Compose`, :func:`to_float`.
+  :class:`ZCAWhitening`, :class:`Compose`, :func:`to_float`; :func:`apply_to_images` applies a fitted
+  one once to a whole set (float32 images an ArrayDataset and a DataLoader take as they are).
 * Augmentation on the batch's backend: :class:`Augment`, :func:`random_translate`, :func:`random_hflip`,
   :func:`translate`, :func:`hflip`.
 * Batching: :class:`DataLoader`.
@@ -25,7 +26,8 @@ from .download import DownloadError, default_cache_dir, download, md5sum
 from .image_folder import cache_file_for, decode_image, load_image_folder
 from .loader import DataLoader
 from .mnist import load_mnist, looks_like_mnist, read_idx_images, read_idx_labels, write_idx
-from .preprocess import Compose, GlobalContrastNormalize, Standardize, Transform, ZCAWhitening, to_float
+from .preprocess import (Compose, GlobalContrastNormalize, Standardize, Transform, ZCAWhitening, apply_to_images,
+                         to_float)
 
 __all__ = [
     "ArrayDataset", "DataLoader",
@@ -33,6 +35,6 @@ __all__ = [
     "load_mnist", "looks_like_mnist", "read_idx_images", "read_idx_labels", "write_idx",
     "load_image_folder", "cache_file_for", "decode_image",
     "download", "md5sum", "DownloadError", "default_cache_dir",
-    "Standardize", "GlobalContrastNormalize", "ZCAWhitening", "Compose", "Transform", "to_float",
+    "Standardize", "GlobalContrastNormalize", "ZCAWhitening", "Compose", "Transform", "to_float", "apply_to_images",
     "Augment", "random_translate", "random_hflip", "translate", "hflip",
 ]

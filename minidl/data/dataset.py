@@ -6,13 +6,16 @@ An image classification data set is three things:
   C channels (3 for RGB, 1 for grayscale), *channels-last*, the order in which
   image files and the official archives store pixels. One byte per value keeps
   the set small: CIFAR-10's 50,000 training images take 150 MB as uint8 and
-  would take 600 MB as float32.
+  would take 600 MB as float32. A float32 array of the same shape is accepted
+  too: images already preprocessed once for all (see
+  :func:`minidl.data.apply_to_images`), which the loader then uses as they are.
 * ``labels``  int64 array (N,): ``labels[i]`` is the class index of ``images[i]``,
   a number in [0, number of classes).
 * ``classes`` list of names: ``classes[k]`` is the name of class k.
 
 Everything else (conversion to float, normalisation, augmentation, batching)
-happens later, one batch at a time, in :mod:`minidl.data.loader`.
+happens later, one batch at a time, in :mod:`minidl.data.loader`; an expensive
+preprocessing may instead be applied once to the whole set beforehand.
 
 Files on disk are usually sorted by class, so the first n images are *not* a
 sample of the data set: :meth:`ArrayDataset.subset` and
@@ -26,7 +29,7 @@ from ..random import host_rng
 
 
 class ArrayDataset:
-    """Images (N, H, W, C) uint8, labels (N,) int64 and class names, checked on construction.
+    """Images (N, H, W, C) uint8 (or float32, preprocessed), labels (N,) int64 and class names, checked when made.
 
     >>> ds = ArrayDataset(np.zeros((4, 8, 8, 3), np.uint8), [0, 1, 1, 0], ["cat", "dog"])
     >>> len(ds), ds.image_shape, ds.num_classes
@@ -36,9 +39,10 @@ class ArrayDataset:
     def __init__(self, images, labels, classes):
         images = np.asarray(images)
         labels = np.asarray(labels)
-        if images.dtype != np.uint8 or images.ndim != 4:
+        if images.dtype not in (np.uint8, np.float32) or images.ndim != 4:
             raise ValueError(
-                "ArrayDataset: images must be a uint8 array of shape (N, H, W, C), "
+                "ArrayDataset: images must be a uint8 array of shape (N, H, W, C) "
+                "(or float32, for images already preprocessed), "
                 f"got dtype {images.dtype} and shape {images.shape}"
             )
         if labels.ndim != 1 or (labels.size > 0 and labels.dtype.kind not in "iu"):

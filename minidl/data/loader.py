@@ -9,6 +9,9 @@ yields ``(x, y)`` minibatches. For each batch:
    copy than float32;
 3. there, convert to float32 in [0, 1], apply the fitted preprocessing
    (``transform``), then the random augmentation (``augment``);
+   a data set of float32 images (preprocessed once for all, see
+   :func:`~minidl.data.apply_to_images`) skips the conversion: its images are
+   copied as float32 and go to ``transform`` (usually None) as they are;
 4. hand the model ``x`` shaped (N, C, H, W), as the model expects, but as a
    transposed *view* of channels-last (N, H, W, C) memory, the layout minidl
    keeps activations in (``x.transpose(0, 2, 3, 1)`` is C-contiguous);
@@ -35,7 +38,7 @@ from .preprocess import to_float
 class DataLoader:
     """Minibatches ``(x, y)`` of an :class:`~minidl.data.ArrayDataset`; see the module docstring.
 
-    dataset:    an ArrayDataset (images uint8 (N, H, W, C), labels int64 (N,))
+    dataset:    an ArrayDataset (images uint8 (N, H, W, C), or float32 already preprocessed; labels int64 (N,))
     batch_size: images per batch; the last batch may be smaller unless ``drop_last``
     shuffle:    a new random order every epoch (training) or the stored order (evaluation)
     drop_last:  skip the last, smaller batch
@@ -91,9 +94,10 @@ class DataLoader:
     def load(self, indices) -> tuple:
         """The batch of the samples at ``indices``: (x float32 (N, C, H, W) channels-last view, y int64 (N,))."""
         indices = np.asarray(indices, dtype=np.int64)
-        images = backends.to_backend(self.dataset.images[indices], self.backend)     # uint8 (N, H, W, C)
+        images = backends.to_backend(self.dataset.images[indices], self.backend)     # uint8 (or float32) (N, H, W, C)
         labels = backends.to_backend(self.dataset.labels[indices], self.backend)     # int64 (N,)
-        x = to_float(images)                                                          # float32 in [0, 1]
+        # float32 in [0, 1]; float32 images, preprocessed beforehand, are used as they are (a copy: fancy indexing)
+        x = to_float(images) if images.dtype == np.uint8 else images
         if self.transform is not None:
             x = self.transform(x)
         if self.augment is not None:
