@@ -8,10 +8,11 @@ the loss sits at ln(10) = 2.3026 and training stalls.
 
 This script trains a few steps at a small constant learning rate and prints the
 loss, the mean |logit| and the share of images whose logits are all exactly 0.
-Compare the default He initialization with a small Gaussian one:
+Compare He initialization with PyTorch's layer default and a small Gaussian one:
 
-    python examples/watch_dead_logits.py --data ../shared/datasets/cifar10-jpeg.tar.gz
-    python examples/watch_dead_logits.py --data ../shared/datasets/cifar10-jpeg.tar.gz --init-std 0.05
+    python examples/watch_dead_logits.py --data ../shared/datasets/cifar10-jpeg.tar.gz --init he
+    python examples/watch_dead_logits.py --data ../shared/datasets/cifar10-jpeg.tar.gz --init uniform
+    python examples/watch_dead_logits.py --data ../shared/datasets/cifar10-jpeg.tar.gz --init 0.05
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import minidl.data as mdata  # noqa: E402
 import minidl.functional as F  # noqa: E402
 import minidl.optim as optim  # noqa: E402
 from minidl.models import NIN  # noqa: E402
-from minidl.train.recipe import load_data  # noqa: E402
+from minidl.train.recipe import init_scheme, load_data  # noqa: E402
 from train_nin_cifar10 import CIFAR10  # noqa: E402
 
 
@@ -39,7 +40,8 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default=None, help="CIFAR-10: the official archive or an image folder (.tar.gz)")
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto")
-    p.add_argument("--init-std", type=float, default=None, help="Gaussian std of every conv (default: He normal)")
+    p.add_argument("--init", type=init_scheme, default="he", help="he, uniform or a Gaussian std (see --help of "
+                   "train_nin_cifar10.py)")
     p.add_argument("--lr", type=float, default=0.005, help="constant learning rate (SGD, Nesterov momentum 0.9)")
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch-size", type=int, default=64)
@@ -53,11 +55,11 @@ def main(argv=None) -> None:
     picked = np.random.default_rng(args.seed).permutation(len(train))[:args.steps * args.batch_size]
     images, labels = mdata.to_float(train.images[picked]), train.labels[picked]
     standardize = mdata.Standardize().fit(images)
-    model = NIN(init_std=args.init_std)
+    model = NIN(init=args.init)
     model.train()
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    init = "He normal" if args.init_std is None else f"Gaussian std {args.init_std}"
-    print(f"NIN without batch norm, {init}, lr {args.lr}, batch {args.batch_size}; backend {minidl.get_backend()}")
+    init = {"he": "He normal", "uniform": "PyTorch's uniform"}.get(args.init, f"Gaussian std {args.init}")
+    print(f"NIN without batch norm, {init} init, lr {args.lr}, batch {args.batch_size}; backend {minidl.get_backend()}")
     print(f"{'step':>5}  {'loss':>7}  {'mean |logit|':>12}  {'images with all logits 0':>24}")
     started = time.perf_counter()
     for step in range(args.steps):

@@ -210,8 +210,20 @@ def test_init_statistics_and_seeding():
     assert conv.weight.data.std() == pytest.approx(std, rel=0.02)
     assert abs(conv.weight.data.mean()) < 0.02 * std * 10
     assert conv.weight.dtype == np.float32
-    fixed = nn.Conv2d(64, 64, 3, init_std=0.05)
+    np.testing.assert_array_equal(conv.bias.data, 0)
+    fixed = nn.Conv2d(64, 64, 3, init=0.05)
     assert fixed.weight.data.std() == pytest.approx(0.05, rel=0.03)
+    np.testing.assert_array_equal(fixed.bias.data, 0)
+    # PyTorch's layer default: weight and bias uniform in +-1/sqrt(fan_in), so std = 1/sqrt(3 fan_in)
+    bound = 1 / np.sqrt(64 * 9)
+    for layer in (nn.Conv2d(64, 256, 3, init="uniform"), nn.Linear(576, 4096, init="uniform")):
+        w, b = layer.weight.data, layer.bias.data
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+        assert w.std() == pytest.approx(bound / np.sqrt(3), rel=0.02)
+        assert np.abs(b).max() <= bound and np.unique(b).size == b.size
+    for bad in ("xavier", 0, -0.1, float("nan"), True):
+        with pytest.raises(ValueError, match=r"Conv2d: init must be one of 'he', 'uniform' or a positive Gaussian std"):
+            nn.Conv2d(2, 2, 3, init=bad)
     minidl.manual_seed(5)
     again = nn.Conv2d(64, 256, 3)
     np.testing.assert_array_equal(again.weight.data, conv.weight.data)
@@ -437,3 +449,23 @@ def test_state_dict_of_a_shared_layer_keeps_every_name_and_loads_back():
     other = nn.Sequential(other_shared, nn.ReLU(), other_shared)
     other.load_state_dict(state)
     np.testing.assert_array_equal(other_shared.weight.data, shared.weight.data)
+
+
+def test_sequential_indexing_and_slicing(rng):
+    """seq[i] is a module (i < 0 from the end); seq[a:b] is a Sequential of the same modules, under their names."""
+    seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    assert seq[-1] is seq[2] and seq[-3] is seq[0] and seq[np.int64(1)] is list(seq)[1]
+    tail = seq[1:]
+    assert type(tail) is nn.Sequential and len(tail) == 2
+    assert list(tail) == [seq[1], seq[2]] and tail[0] is seq[1] and tail[-1] is seq[2]    # shared, not copied
+    assert list(tail.state_dict()) == ["2.weight", "2.bias"]                              # original keys, as PyTorch
+    x = minidl.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    np.testing.assert_array_equal(tail(seq[0](x)).numpy(), seq(x).numpy())
+    assert list(seq[::-1]) == [seq[2], seq[1], seq[0]] and len(seq[5:]) == 0
+    assert not seq.eval()[:2].training
+    assert type(nn.MLPConv(2, [3, 4], 1)[:2]) is nn.Sequential
+    for bad in (3, -4):
+        with pytest.raises(IndexError, match=rf"Sequential: index {bad} is out of range for 3 modules"):
+            seq[bad]
+    with pytest.raises(TypeError, match="Sequential: index must be an int or a slice, got 'a'"):
+        seq["a"]

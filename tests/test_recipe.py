@@ -85,12 +85,12 @@ def test_mnist_script_on_idx_files(tmp_path, cache):
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)).astype(np.uint8))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
     summary = run(task, ["--data", str(folder), "--backend", "numpy", "--width", "0.1", "--batch-size", "10",
-                         "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet", "--init-std", "0.05",
+                         "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet", "--init", "0.05",
                          "--lr", "1e-6"])
     assert summary["epochs"] == 1 and summary["parameters"] > 0
     weights = [w for w in load_checkpoint(tmp_path / "run" / "checkpoint.pkl")["model"].values() if w.ndim == 4]
     stds = [float(w.std()) for w in weights if w.size >= 200]
-    assert stds and all(0.04 < s < 0.06 for s in stds), f"--init-std 0.05 should set every conv's std: {stds}"
+    assert stds and all(0.04 < s < 0.06 for s in stds), f"--init 0.05 should set every conv's std: {stds}"
 
 
 def test_quick_preset_fills_only_unset_options():
@@ -110,8 +110,13 @@ def test_bad_options_are_rejected(capsys):
         parse_config(task, ["--epochs", "0"])
     assert "--epochs must be at least 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        parse_config(task, ["--init-std", "0"])
-    assert "--init-std must be positive, got 0.0" in capsys.readouterr().err
+        parse_config(task, ["--init", "0"])
+    assert "argument --init: must be one of he, uniform or a positive Gaussian std, got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_config(task, ["--init", "xavier"])
+    assert "got 'xavier'" in capsys.readouterr().err
+    assert parse_config(task, ["--init", "uniform"])["init"] == "uniform"
+    assert parse_config(task, ["--init", "0.01"])["init"] == 0.01
 
 
 def test_offline_without_data_is_a_clean_error(tmp_path, cache, monkeypatch, capsys):
@@ -132,9 +137,105 @@ def test_watch_dead_logits_example_reports_each_step(tmp_path, cache, capsys):
     data = tmp_path / "toy.tar.gz"
     make_png_tar(data, per_class=4, classes=[f"c{k}" for k in range(10)])
     load_script("watch_dead_logits").main(["--data", str(data), "--backend", "numpy", "--steps", "3",
-                                           "--batch-size", "4", "--every", "1", "--init-std", "0.05"])
+                                           "--batch-size", "4", "--every", "1", "--init", "0.05"])
     lines = capsys.readouterr().out.splitlines()
     assert "Gaussian std 0.05" in lines[0]
     rows = [line.split() for line in lines[2:-1]]
     assert [int(r[0]) for r in rows] == [0, 1, 2]
     assert all(np.isfinite(float(r[1])) and r[3].endswith("%") for r in rows)
+
+
+def test_gcn_zca_is_applied_once_and_resume_stays_exact(tmp_path, cache, monkeypatch, capsys):
+    """--preprocess gcn-zca whitens both splits once (float32 data sets, loaders without transform);
+    --quiet silences its bars; a run resumed after epoch 1 ends with the weights of a straight run."""
+    import minidl.train.recipe as recipe
+    from minidl import data as mdata
+    task = load_script("train_nin_cifar10").CIFAR10
+    data = tmp_path / "toy.tar.gz"
+    make_png_tar(data, size=8, per_class=4)                 # 8x8x3: a 192x192 whitening matrix
+    loaders = []
+    real_fit = recipe.fit
+
+    def spying_fit(model, optimizer, train_loader, test_loader, *args, **kwargs):
+        loaders.append((train_loader, test_loader))
+        return real_fit(model, optimizer, train_loader, test_loader, *args, **kwargs)
+    monkeypatch.setattr(recipe, "fit", spying_fit)
+    args = ["--data", str(data), "--backend", "numpy", "--width", "0.05", "--batch-size", "4",
+            "--preprocess", "gcn-zca", "--schedule", "plateau"]
+    straight = run(task, args + ["--epochs", "2", "--out", str(tmp_path / "straight"), "--quiet"])
+    printed = capsys.readouterr()
+    assert "GCN + ZCA" not in printed.err + printed.out, "--quiet must silence the whitening's progress bars"
+    assert straight["epochs"] == 2 and np.isfinite(straight["test_loss"])
+
+    train, test = mdata.load_image_folder(str(data), progress=False)           # the decoded uint8 images (cached)
+    prep = recipe.build_preprocess("gcn-zca", train.images, progress=False)
+    train_loader, test_loader = loaders[0]
+    assert train_loader.augment is not None
+    for loader, split in ((train_loader, train), (test_loader, test)):
+        assert loader.transform is None, "the whitening must not run again on every batch"
+        assert loader.dataset.images.dtype == np.float32
+        expected = prep(mdata.to_float(split.images))
+        np.testing.assert_allclose(loader.dataset.images, expected, rtol=1e-5,
+                                   atol=1e-5 * float(np.abs(expected).max()))
+        np.testing.assert_array_equal(loader.dataset.labels, split.labels)
+
+    run(task, args + ["--epochs", "1", "--out", str(tmp_path / "split"), "--quiet"])
+    resumed = run(task, args + ["--epochs", "2", "--out", str(tmp_path / "split"), "--resume"])   # bars on
+    assert "GCN + ZCA: training images" in capsys.readouterr().err
+    assert resumed["epochs"] == 2 and resumed["test_loss"] == straight["test_loss"]
+    final = [load_checkpoint(tmp_path / out / "checkpoint.pkl")["model"] for out in ("straight", "split")]
+    assert final[0].keys() == final[1].keys()
+    for name in final[0]:
+        np.testing.assert_array_equal(final[1][name], final[0][name], err_msg=name)
+
+
+def test_show_class_maps_draws_what_gap_averages(tmp_path, cache, capsys):
+    from PIL import Image
+
+    import minidl
+    from minidl.train.recipe import restore_run
+    data = tmp_path / "toy.tar.gz"
+    make_png_tar(data, per_class=4, classes=[f"c{k}" for k in range(10)])
+    task = load_script("train_nin_cifar10").CIFAR10
+    run(task, ["--data", str(data), "--backend", "numpy", "--width", "0.1", "--epochs", "1", "--batch-size", "8",
+               "--out", str(tmp_path / "run"), "--quiet"])
+    capsys.readouterr()
+    shown = load_script("show_class_maps").main(["--run", str(tmp_path / "run"), "--images", "3", "--backend", "numpy"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + 3 + 1 and lines[-1].endswith(f"picture: {shown['out']}")
+    with Image.open(shown["out"]) as picture:
+        assert picture.size[0] > picture.size[1] > 100          # 3 rows of 11 panels
+    maps, probabilities = shown["maps"], shown["probabilities"]
+    assert maps.shape == (3, 10, 8, 8) and maps.min() >= 0       # the last ReLU's maps, 8x8 for 32x32 images
+    # the probabilities are softmax(GAP(maps)), and GAP(maps) is what the trained model outputs
+    restored = restore_run(task, tmp_path / "run", progress=False)
+    test = restored["test"]
+    x = restored["preprocess"](minidl.data.to_float(test.images[shown["indices"]]))
+    with minidl.no_grad():
+        logits = restored["model"](minidl.tensor(x.transpose(0, 3, 1, 2))).numpy()
+    np.testing.assert_allclose(maps.mean(axis=(2, 3)), logits, rtol=1e-5, atol=1e-6)
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(probabilities, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_restore_run_refits_the_preprocessing_of_an_older_checkpoint(tmp_path, cache):
+    import pickle
+
+    from minidl.train.recipe import restore_run
+    data = tmp_path / "toy.tar.gz"
+    make_png_tar(data, per_class=5)
+    task = load_script("train_nin_cifar10").CIFAR10
+    run(task, ["--data", str(data), "--backend", "numpy", "--width", "0.1", "--epochs", "1", "--subset", "9",
+               "--out", str(tmp_path / "run"), "--quiet"])
+    stored = restore_run(task, tmp_path / "run", progress=False)["preprocess"].state_dict()
+    path = tmp_path / "run" / "checkpoint.pkl"
+    checkpoint = load_checkpoint(path)
+    assert set(checkpoint["extra"]) == {"preprocess"}
+    del checkpoint["extra"]["preprocess"]                       # as written before 2026-11-24
+    path.write_bytes(pickle.dumps(checkpoint))
+    refitted = restore_run(task, tmp_path / "run", progress=False)
+    for key, value in stored.items():                           # same subset, same statistics
+        np.testing.assert_array_equal(refitted["preprocess"].state_dict()[key], value)
+    assert len(refitted["train"]) == 9
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        restore_run(task, tmp_path / "nowhere", progress=False)

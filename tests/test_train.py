@@ -124,6 +124,15 @@ def test_resume_with_other_settings_is_refused(tmp_path):
             log=lambda *a: None)
 
 
+def test_checkpoint_from_before_init_schemes_still_resumes(tmp_path):
+    """Checkpoints written before 2026-11-24 hold ``init_std`` (None = He normal) instead of ``init``."""
+    from minidl.train.loop import _check_same_config
+    _check_same_config({"width": 1.0, "init_std": None}, {"width": 1.0, "init": "he"})
+    _check_same_config({"width": 1.0, "init_std": 0.05}, {"width": 1.0, "init": 0.05})
+    with pytest.raises(ValueError, match="init: checkpoint 'he' vs now 'uniform'"):
+        _check_same_config({"width": 1.0, "init_std": None}, {"width": 1.0, "init": "uniform"})
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "c.pkl"
     save_checkpoint(path, {"x": np.arange(3)})

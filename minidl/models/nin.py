@@ -36,34 +36,36 @@ class NIN(nn.Module):
         width: multiplies every hidden channel count (e.g. 0.25 for a quick CPU run).
         pool2: "max" (the paper's table) or "avg" (the Caffe model that came with the paper).
         channels: hidden channels per block, default :data:`CIFAR10_CHANNELS`.
-        init_std: Gaussian init std for every conv (None: He normal).
+        init: how every conv starts: "he" (He normal, zero bias), "uniform" (PyTorch's layer
+            default) or a Gaussian std such as 0.05 (see :mod:`minidl.nn.init`).
 
     Input (N, in_channels, H, W) -> logits (N, num_classes).
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, batch_norm: bool = False,
                  dropout: float = 0.5, width: float = 1.0, pool2: str = "max", channels=None,
-                 init_std: float | None = None):
+                 init="he"):
         super().__init__()
         if pool2 not in ("max", "avg"):
             raise ValueError(f"NIN: pool2 must be 'max' or 'avg', got {pool2!r}")
         if width <= 0:
             raise ValueError(f"NIN: width must be positive, got {width}")
+        init = nn.init.check_scheme(init, "NIN")
         channels = CIFAR10_CHANNELS if channels is None else channels
         (c1, c2, c3) = [[max(1, round(c * width)) for c in block] for block in channels]
         c3 = c3 + [num_classes]
         self.config = dict(num_classes=num_classes, in_channels=in_channels, batch_norm=batch_norm,
                            dropout=dropout, width=width, pool2=pool2,
-                           channels=[list(b) for b in channels], init_std=init_std)
+                           channels=[list(b) for b in channels], init=init)
         second_pool = nn.MaxPool2d(3, 2, 1) if pool2 == "max" else nn.AvgPool2d(3, 2, 1)
         self.features = nn.Sequential(
-            nn.MLPConv(in_channels, c1, kernel_size=5, padding=2, batch_norm=batch_norm, init_std=init_std),
+            nn.MLPConv(in_channels, c1, kernel_size=5, padding=2, batch_norm=batch_norm, init=init),
             nn.MaxPool2d(3, stride=2, padding=1),
             nn.Dropout(dropout),
-            nn.MLPConv(c1[-1], c2, kernel_size=5, padding=2, batch_norm=batch_norm, init_std=init_std),
+            nn.MLPConv(c1[-1], c2, kernel_size=5, padding=2, batch_norm=batch_norm, init=init),
             second_pool,
             nn.Dropout(dropout),
-            nn.MLPConv(c2[-1], c3, kernel_size=3, padding=1, batch_norm=batch_norm, init_std=init_std),
+            nn.MLPConv(c2[-1], c3, kernel_size=3, padding=1, batch_norm=batch_norm, init=init),
         )
         self.gap = nn.GlobalAvgPool2d()
 

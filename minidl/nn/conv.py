@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..functional._utils import pair
-from . import init
+from .init import check_scheme, init_layer_
 from ._factory import new_parameter
 from .module import Module
 
 
 class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, init_std: float | None = None):
+                 bias: bool = True, init="he"):
         super().__init__()
         kh, kw = pair(kernel_size, "kernel_size", "Conv2d")
         if min(in_channels, out_channels, kh, kw) < 1:
@@ -24,14 +24,11 @@ class Conv2d(Module):
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.weight = new_parameter(out_channels, in_channels, kh, kw)
         self.bias = new_parameter(out_channels) if bias else None
-        self.reset_parameters(init_std)
+        self.reset_parameters(init)
 
-    def reset_parameters(self, init_std: float | None = None) -> None:
-        """He normal (default), or Gaussian with the given std; biases start at zero."""
-        if init_std is None:
-            init.kaiming_normal_(self.weight)
-        else:
-            init.normal_(self.weight, 0.0, init_std)
+    def reset_parameters(self, scheme="he") -> None:
+        """Fill weight and bias by ``scheme``: "he", "uniform" or a Gaussian std (see :mod:`minidl.nn.init`)."""
+        init_layer_(self.weight, self.bias, check_scheme(scheme, "Conv2d"))
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)

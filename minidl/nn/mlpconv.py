@@ -17,7 +17,7 @@ from .conv import Conv2d
 
 class MLPConv(Sequential):
     def __init__(self, in_channels: int, channels, kernel_size, stride=1, padding=0,
-                 batch_norm: bool = False, init_std: float | None = None):
+                 batch_norm: bool = False, init="he"):
         channels = list(channels)
         if not channels:
             raise ValueError("MLPConv: channels must list at least one layer's output channels")
@@ -25,9 +25,9 @@ class MLPConv(Sequential):
         previous = in_channels
         for i, out in enumerate(channels):
             if i == 0:
-                layers.append(Conv2d(previous, out, kernel_size, stride, padding, bias=not batch_norm, init_std=init_std))
+                layers.append(Conv2d(previous, out, kernel_size, stride, padding, bias=not batch_norm, init=init))
             else:
-                layers.append(Conv2d(previous, out, 1, bias=not batch_norm, init_std=init_std))
+                layers.append(Conv2d(previous, out, 1, bias=not batch_norm, init=init))
             if batch_norm:
                 layers.append(BatchNorm2d(out))
             layers.append(ReLU())

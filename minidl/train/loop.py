@@ -281,9 +281,19 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
     return summary
 
 
+def upgrade_config(saved: dict) -> dict:
+    """A checkpoint's config in today's terms: ``init_std`` (None = He normal) became ``init`` on 2026-11-24."""
+    if "init_std" in saved and "init" not in saved:
+        std = saved["init_std"]
+        saved = {k: v for k, v in saved.items() if k != "init_std"}
+        saved["init"] = "he" if std is None else std
+    return saved
+
+
 def _check_same_config(saved: dict, current: dict) -> None:
     """A resumed run must train the same model on the same data; epochs, output and backend may change."""
     free = {"resume", "out", "backend", "quiet", "eval_batch_size", "tf32"}
+    saved = upgrade_config(saved)
     if current.get("schedule") in ("plateau", "constant"):
         free.add("epochs")          # these schedules do not depend on the run's length: it may grow
     changed = {k for k in set(saved) | set(current) if k not in free and saved.get(k) != current.get(k)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import platform
 import sys
@@ -18,10 +19,11 @@ import numpy as np
 from .. import backends
 from .. import random as mrandom
 from .. import data as mdata
-from .. import optim
+from .. import nn, optim
 from ..kernels.host_memory import keep_freed_memory
 from ..models import NIN
-from .loop import Interrupted, TrainingDiverged, fit
+from .checkpoint import load_checkpoint
+from .loop import Interrupted, TrainingDiverged, fit, upgrade_config
 from .report import write_json
 
 
@@ -62,8 +64,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every convolution (modern NIN)")
     p.add_argument("--width", type=float, default=1.0, help="scale every hidden channel count")
     p.add_argument("--dropout", type=float, default=0.5, help="dropout after the first two mlpconv blocks")
-    p.add_argument("--init-std", type=float, default=None,
-                   help="initialize every conv weight from a Gaussian with this std (default: He normal)")
+    p.add_argument("--init", type=init_scheme, default=d.get("init", "he"),
+                   help="how every conv starts: he (He normal, zero bias), uniform (PyTorch's layer default, "
+                        "U(+-1/sqrt(fan_in)) for weight and bias) or a number, a Gaussian std such as 0.05")
     p.add_argument("--pool2", choices=["max", "avg"], default="max",
                    help="second pooling: max (the paper's table) or avg (its Caffe model)")
     p.add_argument("--subset", type=int, default=None, help="train on a random (seeded) subset of this many images")
@@ -78,6 +81,15 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
                    help="let CuPy's float32 matrix products use TF32 tensor cores (faster, ~1e-3 relative error; "
                         "PyTorch's default for convolutions); no effect on NumPy")
     return p
+
+
+def init_scheme(text: str):
+    """--init's value: "he", "uniform" or a positive number (a Gaussian std)."""
+    try:
+        return nn.init.check_scheme(text if text in nn.init.SCHEMES else float(text), "--init")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(nn.init.SCHEMES)} or a positive "
+                                         f"Gaussian std, got {text!r}") from None
 
 
 def parse_config(task: Task, argv=None) -> dict:
@@ -99,8 +111,6 @@ def parse_config(task: Task, argv=None) -> dict:
         parser.error(f"--subset must be at least 1, got {config['subset']}")
     if config["lr"] <= 0:
         parser.error(f"--lr must be positive, got {config['lr']}")
-    if config["init_std"] is not None and not config["init_std"] > 0:
-        parser.error(f"--init-std must be positive, got {config['init_std']}")
     return config
 
 
@@ -115,12 +125,44 @@ def load_data(task: Task, location, progress: bool = True):
     return mdata.load_image_folder(location, progress=progress)
 
 
+def new_preprocess(kind: str, progress: bool = True):
+    """The unfitted preprocessing of ``--preprocess kind``: "standard" or "gcn-zca"."""
+    if kind == "standard":
+        return mdata.Standardize()
+    return mdata.Compose([mdata.GlobalContrastNormalize(), mdata.ZCAWhitening(progress=progress)])
+
+
 def build_preprocess(kind: str, train_images, progress: bool = True):
     """Fit the preprocessing on the training images only; it is then applied to both splits."""
-    x = mdata.to_float(train_images)
+    return new_preprocess(kind, progress).fit(mdata.to_float(train_images))
+
+
+def apply_preprocess(kind: str, preprocess, train, test, progress: bool = True):
+    """(train, test, per-batch transform): where the fitted preprocessing runs depends on its cost.
+
+    The transform is deterministic and comes before the augmentation either way, so the batches are
+    the same up to float rounding.
+
+    * "standard" (per-channel mean/std) costs two elementwise operations a value: the loaders apply
+      it to every batch, and the data sets keep their uint8 images, 4x smaller than float32.
+    * "gcn-zca" costs a (N, D) @ (D, D) matrix product a batch (D = 3,072 for CIFAR-10), which
+      dominated a CPU training step at small widths: it is applied once to both splits, a chunk at a
+      time (:func:`minidl.data.apply_to_images`), the data sets hold the float32 result (614 MB for
+      CIFAR-10's 50,000 training images) and the loaders get no transform.
+    """
     if kind == "standard":
-        return mdata.Standardize().fit(x)
-    return mdata.Compose([mdata.GlobalContrastNormalize(), mdata.ZCAWhitening(progress=progress)]).fit(x)
+        return train, test, preprocess
+    whiten = functools.partial(mdata.apply_to_images, preprocess, progress=progress)
+    train = mdata.ArrayDataset(whiten(train.images, desc="GCN + ZCA: training images"), train.labels, train.classes)
+    test = mdata.ArrayDataset(whiten(test.images, desc="GCN + ZCA: test images"), test.labels, test.classes)
+    return train, test, None
+
+
+def build_model(task: Task, config: dict, train) -> NIN:
+    """The NIN of ``config`` for the classes and channels of the training set."""
+    return NIN(num_classes=len(train.classes), in_channels=train.images.shape[3], batch_norm=config["batch_norm"],
+               dropout=config["dropout"], width=config["width"], pool2=config["pool2"], channels=task.channels,
+               init=config["init"])
 
 
 def build_optimizer(model, config):
@@ -167,15 +209,14 @@ def run(task: Task, argv=None) -> dict:
     if config["subset"] is not None and config["subset"] < len(train):
         train = train.subset(config["subset"], np.random.default_rng(config["seed"]))
     preprocess = build_preprocess(config["preprocess"], train.images, progress=not config["quiet"])
+    train, test, per_batch = apply_preprocess(config["preprocess"], preprocess, train, test, not config["quiet"])
     augment = mdata.Augment(pad=4 if task.name == "cifar10" else 2, flip=task.name == "cifar10") if config["augment"] else None
-    train_loader = mdata.DataLoader(train, config["batch_size"], shuffle=True, transform=preprocess, augment=augment)
-    test_loader = mdata.DataLoader(test, config["eval_batch_size"], shuffle=False, transform=preprocess)
+    train_loader = mdata.DataLoader(train, config["batch_size"], shuffle=True, transform=per_batch, augment=augment)
+    test_loader = mdata.DataLoader(test, config["eval_batch_size"], shuffle=False, transform=per_batch)
     log(f"data: {len(train)} training and {len(test)} test images of {train.images.shape[1:]} "
         f"({len(train.classes)} classes), ready in {time.perf_counter() - t0:.1f} s; backend: {backend}")
 
-    model = NIN(num_classes=len(train.classes), in_channels=train.images.shape[3], batch_norm=config["batch_norm"],
-                dropout=config["dropout"], width=config["width"], pool2=config["pool2"], channels=task.channels,
-                init_std=config["init_std"])
+    model = build_model(task, config, train)
     log(f"model: NIN, {model.num_parameters():,} parameters, width {config['width']}"
         f"{', batch norm' if config['batch_norm'] else ''}")
     optimizer = build_optimizer(model, config)
@@ -184,7 +225,7 @@ def run(task: Task, argv=None) -> dict:
     try:
         summary = fit(model, optimizer, train_loader, test_loader, config["epochs"], config["out"],
                       {k: v for k, v in config.items()}, *schedules, resume=config["resume"],
-                      show_progress=not config["quiet"], log=log)
+                      extra_state={"preprocess": preprocess.state_dict()}, show_progress=not config["quiet"], log=log)
     except Interrupted:
         sys.exit(130)
     except TrainingDiverged as exc:
@@ -197,6 +238,32 @@ def run(task: Task, argv=None) -> dict:
         f"training {summary['train_seconds']:.0f} s in all at {summary['images_per_second']:.0f} img/s; "
         f"this run's wall time {summary['wall_seconds']:.0f} s; results in {config['out']}")
     return summary
+
+
+def restore_run(task: Task, run_dir, data=None, progress: bool = True) -> dict:
+    """A finished (or stopped) run, ready to use: its trained model, fitted preprocessing and data.
+
+    Reads ``run_dir/checkpoint.pkl``, rebuilds the NIN of the run's config on the active backend and
+    loads its weights (in eval mode). The fitted preprocessing comes from the checkpoint; a checkpoint
+    written before it was stored there (2026-11-24) gets it fitted again exactly as the run did.
+    ``data``: where the data set is now, if not at the run's ``--data``.
+    Returns a dict: model, preprocess, train, test (uint8 images, not preprocessed), config.
+    """
+    checkpoint = load_checkpoint(os.path.join(os.fspath(run_dir), "checkpoint.pkl"))
+    config = upgrade_config(checkpoint["config"])
+    train, test = load_data(task, data if data is not None else config["data"], progress=progress)
+    if config["subset"] is not None and config["subset"] < len(train):
+        train = train.subset(config["subset"], np.random.default_rng(config["seed"]))
+    saved = checkpoint.get("extra", {}).get("preprocess")
+    if saved is None:
+        preprocess = build_preprocess(config["preprocess"], train.images, progress=progress)
+    else:
+        preprocess = new_preprocess(config["preprocess"], progress)
+        preprocess.load_state_dict(saved)
+    model = build_model(task, config, train)
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    return {"model": model, "preprocess": preprocess, "train": train, "test": test, "config": config}
 
 
 def _machine() -> dict:
