@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from minidl.data import write_idx
+from minidl.models import NIN
 from minidl.train.checkpoint import load_checkpoint
 from minidl.train.recipe import parse_config, run
 
@@ -239,3 +240,25 @@ def test_restore_run_refits_the_preprocessing_of_an_older_checkpoint(tmp_path, c
     assert len(refitted["train"]) == 9
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         restore_run(task, tmp_path / "nowhere", progress=False)
+
+
+def test_caffe_bias_options_make_two_parameter_groups(tmp_path, cache, capsys):
+    from minidl.train.recipe import build_optimizer, build_schedules
+    task = load_script("train_nin_cifar10").CIFAR10
+    model = NIN(width=0.1)
+    plain = build_optimizer(model, parse_config(task, []))
+    assert len(plain.param_groups) == 1 and plain.param_groups[0]["weight_decay"] == 5e-4
+    config = parse_config(task, ["--bias-lr-mult", "2", "--no-bias-decay", "--lr", "0.04"])
+    opt = build_optimizer(model, config)
+    weights, biases = opt.param_groups
+    assert all(p.ndim == 4 for p in weights["params"]) and all(p.ndim == 1 for p in biases["params"])
+    assert len(weights["params"]) + len(biases["params"]) == len(list(model.parameters()))
+    assert (weights["lr"], weights["weight_decay"]) == (0.04, 5e-4)
+    assert (biases["lr"], biases["weight_decay"]) == (0.08, 0.0)
+    one_cycle, _, _ = build_schedules(opt, config, steps_per_epoch=10)
+    for _ in range(150):                                       # into the peak: the biases at twice the rate
+        one_cycle.step()
+    assert biases["lr"] == pytest.approx(2 * weights["lr"]) and weights["lr"] == pytest.approx(0.04, rel=0.01)
+    with pytest.raises(SystemExit):
+        parse_config(task, ["--bias-lr-mult", "0"])
+    assert "--bias-lr-mult must be positive, got 0.0" in capsys.readouterr().err

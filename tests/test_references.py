@@ -148,3 +148,65 @@ def test_against_pytorch_forward_and_backward(rng):
     tl_loss.backward()
     assert ml_loss.item() == pytest.approx(tl_loss.item(), rel=1e-12)
     np.testing.assert_allclose(ml.grad, tl.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def torch_nin_like(model, torch):
+    """The PyTorch network equal to a minidl NIN, layer by layer, with the same weights (float64)."""
+    layers = []
+    for module in model.features:
+        name = type(module).__name__
+        if name == "MLPConv":
+            for inner in module:
+                kind = type(inner).__name__
+                if kind == "Conv2d":
+                    conv = torch.nn.Conv2d(inner.in_channels, inner.out_channels, inner.kernel_size,
+                                           inner.stride, inner.padding, bias=inner.bias is not None).double()
+                    conv.weight.data = torch.tensor(np.asarray(inner.weight.data, np.float64))
+                    if inner.bias is not None:
+                        conv.bias.data = torch.tensor(np.asarray(inner.bias.data, np.float64))
+                    layers.append(conv)
+                elif kind == "BatchNorm2d":
+                    layers.append(torch.nn.BatchNorm2d(inner.weight.shape[0]).double())
+                else:
+                    layers.append(torch.nn.ReLU())
+        elif name == "MaxPool2d":
+            layers.append(torch.nn.MaxPool2d(3, 2, 1))
+        elif name == "Dropout":
+            layers.append(torch.nn.Identity())                 # dropout 0: masks would differ between frameworks
+    return torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_nin_training_steps_match_pytorch(rng, batch_norm):
+    """Eight NIN training steps (SGD, Nesterov momentum, weight decay, one-cycle LR) in float64 land on
+    PyTorch's weights: the whole step, not only each op, is the textbook one."""
+    torch = pytest.importorskip("torch")
+    from minidl import optim
+    from minidl.models import NIN
+    from test_nn import to_float64
+
+    model = to_float64(NIN(width=0.05, dropout=0.0, batch_norm=batch_norm))
+    reference = torch_nin_like(model, torch)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    topt = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    schedule = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=8, pct_start=0.25)
+    tschedule = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.05, total_steps=8, pct_start=0.25,
+                                                    cycle_momentum=False)
+    for step in range(8):
+        x, y = rng.standard_normal((5, 3, 17, 15)), rng.integers(0, 10, 5)
+        loss = F.softmax_cross_entropy(model(minidl.tensor(channels_last(x))), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+        tloss = torch.nn.functional.cross_entropy(reference(torch.tensor(x)), torch.tensor(y))
+        topt.zero_grad()
+        tloss.backward()
+        topt.step()
+        tschedule.step()
+        assert loss.item() == pytest.approx(tloss.item(), rel=1e-9), f"step {step}"
+    ours = [p.data for p in model.parameters()]
+    theirs = [p.detach().numpy() for p in reference.parameters() if p.requires_grad]
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-11)

@@ -281,12 +281,23 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
     return summary
 
 
+#: options added to the training recipe since its first checkpoints, with the value that meant the old behaviour
+ADDED_OPTIONS = {"bias_lr_mult": 1.0, "bias_decay": True}
+
+
 def upgrade_config(saved: dict) -> dict:
-    """A checkpoint's config in today's terms: ``init_std`` (None = He normal) became ``init`` on 2026-11-24."""
+    """A checkpoint's config in today's terms, so that an older run still resumes.
+
+    ``init_std`` (None = He normal) became ``init`` on 2026-11-24; options added since then take the
+    value that reproduces what the older code did (:data:`ADDED_OPTIONS`).
+    """
+    saved = dict(saved)
     if "init_std" in saved and "init" not in saved:
-        std = saved["init_std"]
-        saved = {k: v for k, v in saved.items() if k != "init_std"}
+        std = saved.pop("init_std")
         saved["init"] = "he" if std is None else std
+    if "init" in saved:                          # a recipe config (fit() is also used with others)
+        for key, value in ADDED_OPTIONS.items():
+            saved.setdefault(key, value)
     return saved
 
 

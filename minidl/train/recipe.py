@@ -57,6 +57,11 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd", help="sgd uses Nesterov momentum")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="L2 weight decay (decoupled for adamw)")
+    p.add_argument("--bias-lr-mult", type=float, default=1.0,
+                   help="learning rate of the 1-D parameters (biases, batch-norm scales and shifts) relative to "
+                        "the weights' (the paper's Caffe model: 2)")
+    p.add_argument("--bias-decay", action=argparse.BooleanOptionalAction, default=True,
+                   help="weight decay on the 1-D parameters too (the paper's Caffe model: --no-bias-decay)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
                    help="random translation (pad 4, crop) and horizontal flip")
     p.add_argument("--preprocess", choices=["standard", "gcn-zca"], default="standard",
@@ -111,6 +116,8 @@ def parse_config(task: Task, argv=None) -> dict:
         parser.error(f"--subset must be at least 1, got {config['subset']}")
     if config["lr"] <= 0:
         parser.error(f"--lr must be positive, got {config['lr']}")
+    if not config["bias_lr_mult"] > 0:
+        parser.error(f"--bias-lr-mult must be positive, got {config['bias_lr_mult']}")
     return config
 
 
@@ -165,8 +172,20 @@ def build_model(task: Task, config: dict, train) -> NIN:
                init=config["init"])
 
 
-def build_optimizer(model, config):
+def parameter_groups(model, config) -> list:
+    """One group of every parameter, or, with --bias-lr-mult / --no-bias-decay, two: the weights (conv
+    kernels, matrices), then the 1-D parameters (biases, batch-norm scales and shifts) with their own lr
+    and weight decay, as Caffe's lr_mult and decay_mult set them."""
     params = list(model.parameters())
+    if config["bias_lr_mult"] == 1.0 and config["bias_decay"]:
+        return [{"params": params}]
+    return [{"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim <= 1], "lr": config["lr"] * config["bias_lr_mult"],
+             "weight_decay": config["weight_decay"] if config["bias_decay"] else 0.0}]
+
+
+def build_optimizer(model, config):
+    params = parameter_groups(model, config)
     if config["optimizer"] == "sgd":
         return optim.SGD(params, lr=config["lr"], momentum=config["momentum"], nesterov=config["momentum"] > 0,
                          weight_decay=config["weight_decay"])
@@ -179,7 +198,8 @@ def build_schedules(optimizer, config, steps_per_epoch):
     total = config["epochs"] * steps_per_epoch
     kind = config["schedule"]
     if kind == "onecycle":
-        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], total_steps=total, pct_start=0.15), None, None
+        peaks = [group["lr"] for group in optimizer.param_groups]      # the groups keep their ratio
+        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total, pct_start=0.15), None, None
     if kind == "cosine":
         return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), None, None
     if kind == "step":
