@@ -132,6 +132,13 @@ def load_data(task: Task, location, progress: bool = True):
     return mdata.load_image_folder(location, progress=progress)
 
 
+def training_subset(train, config: dict):
+    """The training set of ``--subset`` images drawn at random (seeded by ``--seed``), or all of it."""
+    if config["subset"] is not None and config["subset"] < len(train):
+        return train.subset(config["subset"], np.random.default_rng(config["seed"]))
+    return train
+
+
 def new_preprocess(kind: str, progress: bool = True):
     """The unfitted preprocessing of ``--preprocess kind``: "standard" or "gcn-zca"."""
     if kind == "standard":
@@ -173,7 +180,7 @@ def build_model(task: Task, config: dict, train) -> NIN:
 
 
 def parameter_groups(model, config) -> list:
-    """One group of every parameter, or, with --bias-lr-mult / --no-bias-decay, two: the weights (conv
+    """One group with every parameter, or, with --bias-lr-mult / --no-bias-decay, two: the weights (conv
     kernels, matrices), then the 1-D parameters (biases, batch-norm scales and shifts) with their own lr
     and weight decay, as Caffe's lr_mult and decay_mult set them."""
     params = list(model.parameters())
@@ -226,8 +233,7 @@ def run(task: Task, argv=None) -> dict:
         sys.exit(2)
     if train.images.shape[1:] != (task.input_shape[1], task.input_shape[2], task.input_shape[0]):
         log(f"note: images are {train.images.shape[1:]} (H, W, C); the model adapts to {train.images.shape[3]} channels")
-    if config["subset"] is not None and config["subset"] < len(train):
-        train = train.subset(config["subset"], np.random.default_rng(config["seed"]))
+    train = training_subset(train, config)
     preprocess = build_preprocess(config["preprocess"], train.images, progress=not config["quiet"])
     train, test, per_batch = apply_preprocess(config["preprocess"], preprocess, train, test, not config["quiet"])
     augment = mdata.Augment(pad=4 if task.name == "cifar10" else 2, flip=task.name == "cifar10") if config["augment"] else None
@@ -272,8 +278,7 @@ def restore_run(task: Task, run_dir, data=None, progress: bool = True) -> dict:
     checkpoint = load_checkpoint(os.path.join(os.fspath(run_dir), "checkpoint.pkl"))
     config = upgrade_config(checkpoint["config"])
     train, test = load_data(task, data if data is not None else config["data"], progress=progress)
-    if config["subset"] is not None and config["subset"] < len(train):
-        train = train.subset(config["subset"], np.random.default_rng(config["seed"]))
+    train = training_subset(train, config)
     saved = checkpoint.get("extra", {}).get("preprocess")
     if saved is None:
         preprocess = build_preprocess(config["preprocess"], train.images, progress=progress)
