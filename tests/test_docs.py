@@ -1,10 +1,17 @@
-"""README says what the code does: its Python snippets run, and the options it lists are the scripts' options."""
+"""The docs say what the code does: README's Python snippets run, the options it lists are the scripts'
+options, and the examples in docstrings (``>>>``) give what they show."""
+import doctest
+import importlib
+import importlib.util
 import os
+import pkgutil
 import re
 import subprocess
 import sys
 
 import pytest
+
+import minidl
 
 from minidl.train.recipe import build_parser
 
@@ -53,3 +60,18 @@ def test_readme_commands_use_existing_options():
             helps[script] = set(re.findall(r"(?<![\w-])(--[a-z0-9-]+)", done.stdout))
         for option in re.findall(r"(?<!\S)(--[a-z0-9-]+)", args):
             assert option in helps[script], f"README: `python {script}{args}` uses {option}, unknown to {script}"
+
+
+def modules_with_examples():
+    names = [info.name for info in pkgutil.walk_packages(minidl.__path__, "minidl.")]
+    return [name for name in names if ">>>" in (importlib.util.find_spec(name).loader.get_source(name) or "")]
+
+
+def test_some_docstrings_have_examples():
+    assert len(modules_with_examples()) >= 2
+
+
+@pytest.mark.parametrize("name", modules_with_examples())
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed"
