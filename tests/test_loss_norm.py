@@ -97,6 +97,32 @@ def test_cross_entropy_labels_as_list_tuple_numpy_or_backend_array(xp_backend, r
         np.testing.assert_allclose(host(t.grad), grad, rtol=1e-12, atol=1e-15)
 
 
+def test_cross_entropy_with_labels_checked_on_the_device(xp_backend, rng):
+    """GPU labels are range-checked on the device, with no wait for the GPU: a bad label makes the loss NaN.
+
+    The same code runs on NumPy arrays here, so the logic is tested on every machine.
+    """
+    from minidl.functional.loss import SoftmaxCrossEntropy
+    logits = rng.standard_normal((4, 5))
+    good = np.array([4, 0, 2, 2])
+    t = minidl.tensor(xp_backend.asarray(logits), requires_grad=True)
+    loss = SoftmaxCrossEntropy(xp_backend.asarray(good), labels_checked=False)(t)
+    assert loss.item() == pytest.approx(ce_reference(logits, good), rel=1e-12)
+    loss.backward()
+    np.testing.assert_allclose(host(t.grad), ce_grad_reference(logits, good), rtol=1e-12, atol=1e-15)
+    for bad in ([4, 0, 5, 2], [-1, 0, 2, 2]):
+        loss = SoftmaxCrossEntropy(xp_backend.asarray(np.array(bad)), labels_checked=False)(minidl.tensor(xp_backend.asarray(logits)))
+        assert np.isnan(loss.item()), bad
+
+
+def test_cross_entropy_gpu_labels_out_of_range_give_nan_not_an_error(cupy_backend, rng):
+    logits = minidl.tensor(cupy_backend.asarray(rng.standard_normal((3, 4))))
+    loss = F.softmax_cross_entropy(logits, cupy_backend.asarray([0, 4, 1]))
+    assert np.isnan(loss.item())
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\]"):   # host labels are still checked on the host
+        F.softmax_cross_entropy(logits, [0, 4, 1])
+
+
 # ---------------------------------------------------------------------------- softmax / log-softmax
 @pytest.mark.parametrize("shape,axis", [((3, 5), -1), ((3, 5), 0), ((2, 3, 4), 1), ((1, 1), -1)])
 def test_softmax_and_log_softmax(xp_backend, rng, shape, axis):

@@ -8,6 +8,8 @@ its gradient is the famous (softmax - one_hot(labels)) / N.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
 from ..engine.tensor import Tensor
@@ -47,15 +49,28 @@ class Softmax(Function):
 
 
 class SoftmaxCrossEntropy(Function):
-    def __init__(self, labels):
-        self.labels = labels
+    """loss = -mean_i log softmax(logits_i)[labels_i];  d loss / d logits = (softmax - one_hot(labels)) / N.
+
+    ``labels_checked``: the caller has checked that every label lies in [0, K). Labels that live on the
+    GPU are not (reading their range back would make the host wait for the GPU in every step): the
+    check runs on the device instead, and an out-of-range label makes the loss NaN.
+    """
+
+    def __init__(self, labels, labels_checked: bool = True):
+        self.labels, self.labels_checked = labels, labels_checked
 
     def forward(self, logits):
         xp = get_array_module(logits)
-        n = logits.shape[0]
+        n, k = logits.shape
         self.log_p = _log_softmax(logits, axis=1)
+        if not self.labels_checked:
+            out_of_range = ((self.labels < 0) | (self.labels >= k)).any()        # a 0-d array: no wait
+            self.labels = xp.clip(self.labels, 0, k - 1)                         # so the gather stays inside
         picked = self.log_p[xp.arange(n), self.labels]
-        return -picked.mean(dtype=logits.dtype).astype(logits.dtype)
+        loss = -picked.mean(dtype=logits.dtype).astype(logits.dtype)
+        if not self.labels_checked:
+            loss = xp.where(out_of_range, logits.dtype.type(np.nan), loss)
+        return loss
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -82,17 +97,19 @@ def softmax_cross_entropy(logits, labels):
     labels = labels.data if isinstance(labels, Tensor) else labels
     if logits.ndim != 2:
         raise ValueError(f"softmax_cross_entropy: expected logits of shape (N, K), got {shape_str(logits.shape)}")
-    if is_cupy_array(labels) and not is_cupy_array(logits.data):
+    on_gpu = is_cupy_array(labels)
+    if on_gpu and not is_cupy_array(logits.data):
         raise TypeError("softmax_cross_entropy: labels live on cupy but logits on numpy; "
                         "move the labels with minidl.backends.to_numpy")
-    labels = get_array_module(logits.data).asarray(labels)
+    labels = labels if on_gpu else np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"softmax_cross_entropy: labels must be integers (class indices), got dtype {labels.dtype}")
     n, k = logits.shape
     if labels.shape != (n,):
         raise ValueError(f"softmax_cross_entropy: labels must have shape ({n},) to match logits {shape_str(logits.shape)}, got {shape_str(labels.shape)}")
-    if n:
+    if n and not on_gpu:                    # host labels: checked here for free (GPU labels: see SoftmaxCrossEntropy)
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= k:
             raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {k - 1}] for {k} classes, got values in [{low}, {high}]")
-    return SoftmaxCrossEntropy(labels)(logits)
+    labels = get_array_module(logits.data).asarray(labels)
+    return SoftmaxCrossEntropy(labels, labels_checked=not on_gpu)(logits)

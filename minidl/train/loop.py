@@ -147,7 +147,8 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
                 batch_loss = float(device_loss)
                 if not math.isfinite(batch_loss):
                     raise TrainingDiverged(
-                        f"the training loss became {batch_loss} in epoch {state.epoch}, batch {state.batches_done}/{n_batches}"
+                        f"the training loss became {batch_loss} in epoch {state.epoch}, batch {state.batches_done}/{n_batches} "
+                        "(a learning rate too high? With labels on the GPU, a label outside [0, classes) also gives NaN)"
                     )
                 state.loss_sum += batch_loss
                 state.correct += int(device_correct)
