@@ -98,6 +98,7 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0, help="picks the test images")
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto")
     p.add_argument("--out", default=None, help="the picture (default: RUN/class_maps.png)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars while the data set loads")
     args = p.parse_args(argv)
     if args.images < 1:
         p.error(f"--images must be at least 1, got {args.images}")
@@ -106,7 +107,7 @@ def main(argv=None) -> dict:
     script = __import__(f"train_nin_{args.task}")
     task = script.CIFAR10 if args.task == "cifar10" else script.MNIST
     try:
-        restored = restore_run(task, args.run, data=args.data, progress=False)
+        restored = restore_run(task, args.run, data=args.data, progress=not args.quiet)
     except (FileNotFoundError, ValueError) as exc:
         p.exit(2, f"error: {exc}\n")
     model, preprocess, test = restored["model"], restored["preprocess"], restored["test"]

@@ -201,7 +201,8 @@ def test_show_class_maps_draws_what_gap_averages(tmp_path, cache, capsys):
     run(task, ["--data", str(data), "--backend", "numpy", "--width", "0.1", "--epochs", "1", "--batch-size", "8",
                "--out", str(tmp_path / "run"), "--quiet"])
     capsys.readouterr()
-    shown = load_script("show_class_maps").main(["--run", str(tmp_path / "run"), "--images", "3", "--backend", "numpy"])
+    shown = load_script("show_class_maps").main(["--run", str(tmp_path / "run"), "--images", "3", "--backend", "numpy",
+                                              "--quiet"])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 + 3 + 1 and lines[-1].endswith(f"picture: {shown['out']}")
     with Image.open(shown["out"]) as picture:
