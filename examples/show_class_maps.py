@@ -16,7 +16,7 @@ This script draws that picture from a run of examples/train_nin_cifar10.py:
 One row per test image: the image, then its 10 class maps upsampled and laid
 over it, each titled with its class and softmax probability. The true class
 has a green frame; the prediction, if wrong, a red one. All maps of a row share
-one colour scale, so the brightest map is the one with the largest mean.
+one colour scale (0 to the row's largest value), so they can be compared by eye.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ import minidl  # noqa: E402
 import minidl.data as mdata  # noqa: E402
 import minidl.functional as F  # noqa: E402
 from minidl.train.recipe import restore_run  # noqa: E402
+from minidl.train.report import pyplot, save_figure  # noqa: E402
 
 
 def class_maps_and_probabilities(model, x):
@@ -49,10 +50,7 @@ def class_maps_and_probabilities(model, x):
 
 def plot_class_maps(images, maps, probabilities, labels, classes, path) -> None:
     """images uint8 (N, H, W, C); maps (N, K, h, w); probabilities (N, K); labels (N,) -> a PNG at path."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n, k = probabilities.shape
     fig, axes = plt.subplots(n, k + 1, figsize=(1.3 * (k + 1), 1.55 * n), squeeze=False)
     height, width = images.shape[1:3]
@@ -82,10 +80,7 @@ def plot_class_maps(images, maps, probabilities, labels, classes, path) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout(pad=0.3)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv=None) -> dict:

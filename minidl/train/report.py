@@ -27,11 +27,25 @@ def write_json(path, record: dict) -> None:
     os.replace(tmp, path)
 
 
-def plot_curves(history: list, path) -> None:
-    """Loss and accuracy per epoch, train and test, side by side."""
+def pyplot():
+    """matplotlib.pyplot drawing to files only (the Agg backend: no window, works without a screen)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path, dpi: int = 100) -> None:
+    """Write a figure as PNG atomically (temporary file, then rename) and close it."""
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=dpi)
+    pyplot().close(fig)
+    os.replace(tmp, path)
+
+
+def plot_curves(history: list, path) -> None:
+    """Loss and accuracy per epoch, train and test, side by side."""
+    plt = pyplot()
 
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -48,7 +62,4 @@ def plot_curves(history: list, path) -> None:
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
