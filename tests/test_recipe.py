@@ -263,3 +263,39 @@ def test_caffe_bias_options_make_two_parameter_groups(tmp_path, cache, capsys):
     with pytest.raises(SystemExit):
         parse_config(task, ["--bias-lr-mult", "0"])
     assert "--bias-lr-mult must be positive, got 0.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--warmup", "1.5"], "--warmup must be a fraction in [0, 1], got 1.5"),
+    (["--momentum", "-0.1"], "--momentum must be at least 0, got -0.1"),
+    (["--schedule", "cosine", "--warmup", "0.3"], "--warmup belongs to --schedule onecycle, not --schedule cosine"),
+    (["--schedule", "step", "--warmup=0.3"], "--warmup belongs to --schedule onecycle, not --schedule step"),
+    (["--schedule", "plateau", "--cycle-momentum"],
+     "--cycle-momentum belongs to --schedule onecycle, not --schedule plateau"),
+    (["--warm", "0.3"], "unrecognized arguments: --warm 0.3")])       # no abbreviations: see parse_config
+def test_schedule_options_are_checked(argv, message, capsys):
+    task = load_script("train_nin_cifar10").CIFAR10
+    with pytest.raises(SystemExit):
+        parse_config(task, argv)
+    assert message in capsys.readouterr().err
+
+
+def test_schedule_options_reach_the_optimizer_and_schedule():
+    from minidl.train.recipe import build_optimizer, build_schedules
+    task = load_script("train_nin_cifar10").CIFAR10
+    assert parse_config(task, ["--schedule", "cosine"])["warmup"] == 0.15          # the default is not "given"
+    config = parse_config(task, ["--warmup", "0.5", "--cycle-momentum", "--epochs", "2"])
+    opt = build_optimizer(NIN(width=0.1), config)
+    one_cycle, _, _ = build_schedules(opt, config, steps_per_epoch=5)
+    lrs, momenta = [], []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        momenta.append(opt.param_groups[0]["momentum"])
+        one_cycle.step()
+    assert int(np.argmax(lrs)) == 4 and int(np.argmin(momenta)) == 4             # the peak at half of 10 steps
+    assert momenta[0] == pytest.approx(0.95) and momenta[4] == pytest.approx(0.85)
+    assert opt.param_groups[0]["nesterov"]
+    plain = build_optimizer(NIN(width=0.1), parse_config(task, ["--no-nesterov"]))
+    assert not plain.param_groups[0]["nesterov"] and plain.param_groups[0]["momentum"] == 0.9
+    no_momentum = build_optimizer(NIN(width=0.1), parse_config(task, ["--momentum", "0"]))
+    assert not no_momentum.param_groups[0]["nesterov"]                               # Nesterov needs momentum

@@ -176,10 +176,11 @@ def torch_nin_like(model, torch):
     return torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_nin_training_steps_match_pytorch(rng, batch_norm):
+@pytest.mark.parametrize("batch_norm,cycle_momentum", [(False, False), (True, False), (False, True)])
+def test_nin_training_steps_match_pytorch(rng, batch_norm, cycle_momentum):
     """Eight NIN training steps (SGD, Nesterov momentum, weight decay, one-cycle LR) in float64 land on
-    PyTorch's weights: the whole step, not only each op, is the textbook one."""
+    PyTorch's weights: the whole step, not only each op, is the textbook one. With ``cycle_momentum``
+    the momentum changes every step (PyTorch's OneCycleLR default) and is the classical kind."""
     torch = pytest.importorskip("torch")
     from minidl import optim
     from minidl.models import NIN
@@ -187,11 +188,13 @@ def test_nin_training_steps_match_pytorch(rng, batch_norm):
 
     model = to_float64(NIN(width=0.05, dropout=0.0, batch_norm=batch_norm))
     reference = torch_nin_like(model, torch)
-    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    topt = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    schedule = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=8, pct_start=0.25)
+    nesterov = not cycle_momentum
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=5e-4)
+    topt = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=5e-4)
+    schedule = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=8, pct_start=0.25,
+                                             cycle_momentum=cycle_momentum)
     tschedule = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.05, total_steps=8, pct_start=0.25,
-                                                    cycle_momentum=False)
+                                                    cycle_momentum=cycle_momentum)
     for step in range(8):
         x, y = rng.standard_normal((5, 3, 17, 15)), rng.integers(0, 10, 5)
         loss = F.softmax_cross_entropy(model(minidl.tensor(channels_last(x))), y)
@@ -210,3 +213,34 @@ def test_nin_training_steps_match_pytorch(rng, batch_norm):
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-11)
+
+
+@pytest.mark.parametrize("argv,pytorch", [
+    ([], dict(sgd=dict(nesterov=True), one_cycle=dict(pct_start=0.15, cycle_momentum=False))),
+    (["--warmup", "0.3", "--cycle-momentum", "--no-nesterov"], dict(sgd={}, one_cycle={})),
+    (["--bias-lr-mult", "2", "--warmup=0.5"],
+     dict(sgd=dict(nesterov=True), one_cycle=dict(pct_start=0.5, cycle_momentum=False)))])
+def test_recipe_optimizer_and_one_cycle_follow_pytorch(argv, pytorch):
+    """The training script's SGD and one-cycle schedule, set by its options, give every parameter group
+    PyTorch's lr, momentum and Nesterov flag at every step; ``--warmup 0.3 --cycle-momentum
+    --no-nesterov`` is ``torch.optim.SGD(momentum=0.9)`` with ``OneCycleLR`` at its defaults."""
+    torch = pytest.importorskip("torch")
+    from minidl.models import NIN
+    from minidl.train.recipe import build_optimizer, build_schedules, parse_config
+    from test_recipe import load_script
+
+    config = parse_config(load_script("train_nin_cifar10").CIFAR10, ["--epochs", "3", *argv])
+    opt = build_optimizer(NIN(width=0.05), config)
+    groups = [{"params": [torch.zeros(1, requires_grad=True)], "lr": group["lr"]} for group in opt.param_groups]
+    schedule, _, _ = build_schedules(opt, config, steps_per_epoch=7)
+    topt = torch.optim.SGD(groups, lr=0.05, momentum=0.9, weight_decay=5e-4, **pytorch["sgd"])
+    tschedule = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=[g["lr"] for g in groups], total_steps=21,
+                                                    **pytorch["one_cycle"])
+    for step in range(21):
+        for ours, theirs in zip(opt.param_groups, topt.param_groups, strict=True):
+            for key in ("lr", "momentum", "weight_decay"):
+                assert ours[key] == pytest.approx(theirs[key], rel=1e-12), f"step {step}: {key}"
+            assert ours["nesterov"] == theirs["nesterov"]
+        schedule.step()
+        topt.step()
+        tschedule.step()

@@ -128,13 +128,16 @@ def test_checkpoint_from_before_init_schemes_still_resumes(tmp_path):
     """Checkpoints written before 2026-11-24 hold ``init_std`` (None = He normal) instead of ``init``,
     and none of the options added since (which then take the value of the old behaviour)."""
     from minidl.train.loop import _check_same_config
-    now = {"width": 1.0, "bias_lr_mult": 1.0, "bias_decay": True}
+    now = {"width": 1.0, "bias_lr_mult": 1.0, "bias_decay": True, "warmup": 0.15, "cycle_momentum": False,
+           "nesterov": True}
     _check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "he"})
     _check_same_config({"width": 1.0, "init_std": 0.05}, {**now, "init": 0.05})
     with pytest.raises(ValueError, match="init: checkpoint 'he' vs now 'uniform'"):
         _check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "uniform"})
     with pytest.raises(ValueError, match="bias_lr_mult: checkpoint 1.0 vs now 2.0"):
         _check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "he", "bias_lr_mult": 2.0})
+    with pytest.raises(ValueError, match="warmup: checkpoint 0.15 vs now 0.3"):
+        _check_same_config({"width": 1.0, "init": "he"}, {**now, "init": "he", "warmup": 0.3})
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

@@ -283,7 +283,7 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
 
 
 #: options added to the training recipe since its first checkpoints, with the value that meant the old behaviour
-ADDED_OPTIONS = {"bias_lr_mult": 1.0, "bias_decay": True}
+ADDED_OPTIONS = {"bias_lr_mult": 1.0, "bias_decay": True, "warmup": 0.15, "cycle_momentum": False, "nesterov": True}
 
 
 def upgrade_config(saved: dict) -> dict:

@@ -41,7 +41,8 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     d = task.defaults
     p = argparse.ArgumentParser(
         description=f"Train Network In Network on {task.name.upper()} with minidl.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False)             # parse_config must see which options were given, by their full names
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto",
                    help="array backend; auto = CuPy when a GPU is usable, else NumPy")
     p.add_argument("--data", default=None,
@@ -54,8 +55,15 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
                    help="peak learning rate (default: 0.05, or 0.1 with --batch-norm; 0.001 for adam/adamw)")
     p.add_argument("--schedule", choices=["onecycle", "cosine", "step", "plateau", "constant"], default=d["schedule"],
                    help="onecycle: warm-up then cosine decay; plateau: divide by 10 when test accuracy stalls (the paper)")
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd", help="sgd uses Nesterov momentum")
+    p.add_argument("--warmup", type=float, default=0.15,
+                   help="onecycle: the fraction of all steps spent rising to the peak lr (PyTorch's default: 0.3)")
+    p.add_argument("--cycle-momentum", action="store_true",
+                   help="onecycle: move SGD's momentum 0.95 -> 0.85 -> 0.95 against the lr, in place of --momentum "
+                        "(PyTorch's OneCycleLR does this by default)")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd", help="the update rule")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
+                   help="SGD: Nesterov momentum, or --no-nesterov for the classical (heavy-ball) kind")
     p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="L2 weight decay (decoupled for adamw)")
     p.add_argument("--bias-lr-mult", type=float, default=1.0,
                    help="learning rate of the 1-D parameters (biases, batch-norm scales and shifts) relative to "
@@ -101,9 +109,9 @@ def parse_config(task: Task, argv=None) -> dict:
     parser = build_parser(task)
     args = parser.parse_args(argv)
     config = vars(args)
+    given = {arg.split("=", 1)[0] for arg in (argv if argv is not None else sys.argv[1:])}   # "--lr=0.1" too
+    explicit = {a.dest for a in parser._actions if any(s in given for s in a.option_strings)}
     if args.quick:                      # the preset fills in what the user did not set explicitly
-        explicit = {a.dest for a in parser._actions if any(s in (argv if argv is not None else sys.argv[1:])
-                                                             for s in a.option_strings)}
         for key, value in task.quick.items():
             if key not in explicit:
                 config[key] = value
@@ -118,6 +126,15 @@ def parse_config(task: Task, argv=None) -> dict:
         parser.error(f"--lr must be positive, got {config['lr']}")
     if not config["bias_lr_mult"] > 0:
         parser.error(f"--bias-lr-mult must be positive, got {config['bias_lr_mult']}")
+    if not 0 <= config["warmup"] <= 1:
+        parser.error(f"--warmup must be a fraction in [0, 1], got {config['warmup']}")
+    if config["momentum"] < 0:
+        parser.error(f"--momentum must be at least 0, got {config['momentum']}")
+    if config["schedule"] != "onecycle":
+        for dest in ("warmup", "cycle_momentum"):
+            if dest in explicit:
+                parser.error(f"--{dest.replace('_', '-')} belongs to --schedule onecycle, "
+                             f"not --schedule {config['schedule']}")
     return config
 
 
@@ -194,8 +211,8 @@ def parameter_groups(model, config) -> list:
 def build_optimizer(model, config):
     params = parameter_groups(model, config)
     if config["optimizer"] == "sgd":
-        return optim.SGD(params, lr=config["lr"], momentum=config["momentum"], nesterov=config["momentum"] > 0,
-                         weight_decay=config["weight_decay"])
+        return optim.SGD(params, lr=config["lr"], momentum=config["momentum"],
+                         nesterov=config["nesterov"] and config["momentum"] > 0, weight_decay=config["weight_decay"])
     cls = optim.Adam if config["optimizer"] == "adam" else optim.AdamW
     return cls(params, lr=config["lr"], weight_decay=config["weight_decay"])
 
@@ -206,7 +223,8 @@ def build_schedules(optimizer, config, steps_per_epoch):
     kind = config["schedule"]
     if kind == "onecycle":
         peaks = [group["lr"] for group in optimizer.param_groups]      # the groups keep their ratio
-        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total, pct_start=0.15), None, None
+        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total, pct_start=config["warmup"],
+                                             cycle_momentum=config["cycle_momentum"]), None, None
     if kind == "cosine":
         return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), None, None
     if kind == "step":
