@@ -67,6 +67,14 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             continue
         analytic = to_numpy(t.grad) if t.grad is not None else np.zeros(t.shape)
         numeric = to_numpy(numerical_grad(fn, inputs, index, probe, eps))
+        for what, values in (("analytic", analytic), ("numerical", numeric)):
+            if not np.all(np.isfinite(values)):      # NaN compares False with any bound: test it apart
+                where = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+                message = (f"gradcheck: input {index} of shape {tuple(t.shape)}: the {what} gradient is not finite; "
+                           f"{values[where]} at {where} ({int((~np.isfinite(values)).sum())} of {values.size} values)")
+                if raise_exception:
+                    raise GradcheckError(message)
+                return False
         error = np.abs(analytic - numeric)
         bound = atol + rtol * np.abs(numeric)
         if np.any(error > bound):

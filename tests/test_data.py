@@ -415,6 +415,24 @@ def test_image_folder_second_load_comes_from_the_cache(tmp_path, monkeypatch, pa
         mdata.load_image_folder(source, cache_dir=cache, progress=False)
 
 
+def test_image_folder_cache_sees_a_file_moved_to_another_class(tmp_path):
+    """Same file count, sizes and times, other labels: the cache must not serve the old labels."""
+    make_image_folder(tmp_path / "src", per_class=2)
+    cache, lines = tmp_path / "cache", []
+    before, _ = mdata.load_image_folder(tmp_path / "src", cache_dir=cache, progress=False, log=lines.append)
+    assert lines[-1].startswith("data: decoding the images of")
+    moved_from = tmp_path / "src" / "train" / "ant" / "000.png"
+    os.replace(moved_from, tmp_path / "src" / "train" / "cat" / "009.png")  # a rename keeps size and mtime
+    after, _ = mdata.load_image_folder(tmp_path / "src", cache_dir=cache, progress=False, log=lines.append)
+    assert lines[-1].startswith("data: decoding the images of")            # not the stale cache
+    ant, cat = after.classes.index("ant"), after.classes.index("cat")
+    assert (np.bincount(before.labels)[[ant, cat]] == [2, 2]).all()
+    assert (np.bincount(after.labels)[[ant, cat]] == [1, 3]).all()
+    again, _ = mdata.load_image_folder(tmp_path / "src", cache_dir=cache, progress=False, log=lines.append)
+    assert "come from the cache" in lines[-1]
+    np.testing.assert_array_equal(again.labels, after.labels)
+
+
 def test_image_folder_cache_follows_minidl_data(tmp_path, monkeypatch):
     make_image_folder(tmp_path / "src", per_class=1, classes=("a",))
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "env-cache"))

@@ -186,8 +186,61 @@ def test_backward_returning_a_wrong_shape_names_the_function():
             return gy.sum(axis=0)
 
     x = minidl.tensor(np.ones((2, 3)), requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"Broken.backward returned a gradient of shape \(3,\) for an input of shape \(2, 3\)"):
+    with pytest.raises(RuntimeError, match=r"Broken.backward returned a gradient of shape \(3,\) for input 0, of shape \(2, 3\)"):
         Broken()(x).sum().backward()
+
+
+def test_backward_returning_too_few_gradients_names_the_function():
+    class TooFew(minidl.Function):
+        def forward(self, x, y):
+            return x * y
+
+        def backward(self, gy):
+            return gy * self.inputs[1].data              # the gradient of y is missing
+
+    x = minidl.tensor(np.ones((2, 3)), requires_grad=True)
+    y = minidl.tensor(np.full((2, 3), 2.0), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"TooFew.backward returned 1 gradient\(s\) for 2 input\(s\)"):
+        TooFew()(x, y).sum().backward()
+    assert y.grad is None
+
+
+def test_backward_returning_a_tensor_names_the_function():
+    class ReturnsTensor(minidl.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return minidl.tensor(gy * 2)
+
+    x = minidl.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(TypeError, match=r"ReturnsTensor.backward returned a Tensor as the gradient of input 0; "
+                                        r"expected a NumPy or CuPy array"):
+        ReturnsTensor()(x).sum().backward()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_gradcheck_fails_when_backward_gives_nan_or_inf(bad):
+    class NotFinite(minidl.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            g = 2 * gy
+            g[0, 1] = bad
+            return g
+
+    x = minidl.tensor(np.random.default_rng(0).standard_normal((2, 3)), requires_grad=True)
+    with pytest.raises(minidl.GradcheckError,
+                       match=r"input 0 of shape \(2, 3\): the analytic gradient is not finite; .* at \(0, 1\)"):
+        minidl.gradcheck(lambda x: NotFinite()(x), [x])
+    assert minidl.gradcheck(lambda x: NotFinite()(x), [x], raise_exception=False) is False
+
+
+def test_gradcheck_fails_when_the_function_itself_is_not_finite_nearby():
+    x = minidl.tensor(np.array([0.0, 1.0]), requires_grad=True)          # sqrt's slope is infinite at 0
+    with pytest.raises(minidl.GradcheckError, match="gradient is not finite"):
+        minidl.gradcheck(lambda x: x ** 0.5, [x], eps=1e-6)
 
 
 def test_gradcheck_catches_a_wrong_backward_and_float32():

@@ -20,8 +20,10 @@ memory, so nothing is extracted to disk.
 Decoding is the slow part: about 10-20 s for CIFAR-10's 60,000 small JPEGs on
 one core. So the decoded arrays are *cached* as an ``.npz`` file in the cache
 folder ($MINIDL_DATA or ~/.cache/minidl), named after a fingerprint of the
-source (its absolute path, size and modification time). The next call with the
-same, unchanged source loads that file in about a second; changing the source
+source (an archive's absolute path, size and modification time; for a directory,
+the relative path, size and modification time of every file in it). The next call
+with the same, unchanged source loads that file in about a second; changing the
+source (adding, editing, removing a file, or moving one to another class folder)
 changes the fingerprint, so a stale cache is never used. The cache is written to
 a temporary file first and renamed into place, so an interrupted run never
 leaves a half-written cache behind.
@@ -153,20 +155,25 @@ def decode_image(raw: bytes, mode: str | None, name: str) -> tuple:
 
 
 def _source_fingerprint(path: str) -> str:
-    """A string that changes whenever the source changes: absolute path, size and modification time.
+    """A string that changes whenever the source changes.
 
-    For a directory: its file count, total size and newest modification time over the whole tree.
+    For an archive: its absolute path, size and modification time. For a directory: its absolute
+    path and a digest of every file below it, each as (relative path, size, modification time), so
+    a file added, removed, edited or moved to another class folder gives another fingerprint.
     """
     path = os.path.abspath(path)
     if os.path.isfile(path):
         stat = os.stat(path)
         return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    count, total_size, newest = 0, 0, 0
-    for folder, _, files in os.walk(path):
-        for file in files:
-            stat = os.stat(os.path.join(folder, file))
-            count, total_size, newest = count + 1, total_size + stat.st_size, max(newest, stat.st_mtime_ns)
-    return f"{path}|{count}|{total_size}|{newest}"
+    listing = hashlib.sha1()
+    for folder, subfolders, files in os.walk(path):
+        subfolders.sort()                                # a fixed walk order, whatever the file system's
+        for file in sorted(files):
+            full = os.path.join(folder, file)
+            stat = os.stat(full)
+            relative = os.path.relpath(full, path).replace(os.sep, "/")
+            listing.update(f"{relative}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return f"{path}|{listing.hexdigest()}"
 
 
 def cache_file_for(path, cache_dir=None, max_per_class: int | None = None) -> str:
@@ -217,7 +224,8 @@ def _save_cache(cache_file: str, train: ArrayDataset, test: ArrayDataset) -> Non
             os.remove(temporary)
 
 
-def load_image_folder(path, cache_dir=None, max_per_class: int | None = None, progress: bool = True) -> tuple:
+def load_image_folder(path, cache_dir=None, max_per_class: int | None = None, progress: bool = True,
+                      log=None) -> tuple:
     """(train, test) ArrayDatasets from an image folder or an archive of one (see the module docstring).
 
     path:          a directory, or a .tar / .tar.gz / .tgz archive of one
@@ -225,6 +233,8 @@ def load_image_folder(path, cache_dir=None, max_per_class: int | None = None, pr
     max_per_class: keep only the first k files (by name) of each class in each split, for quick
                    checks; None keeps everything
     progress:      show progress bars while reading and decoding
+    log:           a function given one line of text (e.g. ``print``) to say where the images come from
+                   (decoded, or read from the cache); None says nothing
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -236,7 +246,12 @@ def load_image_folder(path, cache_dir=None, max_per_class: int | None = None, pr
     cache_file = cache_file_for(path, cache_dir, max_per_class)
     cached = _load_cache(cache_file)
     if cached is not None:
+        if log is not None:
+            log(f"data: the decoded images of {path} come from the cache {cache_file} "
+                "(made from the same files; delete it to decode again)")
         return cached
+    if log is not None:
+        log(f"data: decoding the images of {path} (cached in {cache_file} for the next run)")
 
     # 1. list the image files and say how to read one
     if os.path.isdir(path):

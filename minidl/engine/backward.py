@@ -57,18 +57,10 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
         if any(g is None for g in gys):     # an output not used in the loss: its gradient is zero
             xp_ref = next(g for g in gys if g is not None)
             gys = [g if g is not None else _zeros_like(outputs[i], xp_ref) for i, g in enumerate(gys)]
-        gxs = fn.backward(*gys)
-        if not isinstance(gxs, tuple):
-            gxs = (gxs,)
+        gxs = _checked_gradients(fn, fn.backward(*gys))
         for x, needs, gx in zip(fn.inputs, fn.needs_grad, gxs):
             if not needs or gx is None:
                 continue
-            gx = _as_array(gx)
-            if gx.shape != x.data.shape:
-                raise RuntimeError(
-                    f"{fn.name}.backward returned a gradient of shape {tuple(gx.shape)} "
-                    f"for an input of shape {tuple(x.data.shape)}"
-                )
             if x.creator is None:
                 _accumulate(x, gx)
             else:
@@ -77,6 +69,33 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                 grads[key] = gx if key not in grads else _as_array(grads[key] + gx)
         if not retain_graph:
             fn.release()
+
+
+def _checked_gradients(fn, gxs) -> tuple:
+    """What ``fn.backward`` returned, as a tuple of arrays (or None), one per input of ``fn``.
+
+    A backward pass that returns too few gradients, a Tensor instead of an array, or an array of
+    the wrong shape is a bug in that op: say which op, which input, and what was expected.
+    """
+    from .tensor import Tensor
+
+    if not isinstance(gxs, tuple):
+        gxs = (gxs,)
+    if len(gxs) != len(fn.inputs):
+        raise RuntimeError(f"{fn.name}.backward returned {len(gxs)} gradient(s) for {len(fn.inputs)} input(s); "
+                           "return one per input of forward (None for an input that needs none)")
+    checked = []
+    for index, (x, gx) in enumerate(zip(fn.inputs, gxs)):
+        if gx is not None:
+            gx = _as_array(gx)
+            if isinstance(gx, Tensor) or not (hasattr(gx, "shape") and hasattr(gx, "dtype")):
+                raise TypeError(f"{fn.name}.backward returned a {type(gx).__name__} as the gradient of input {index}; "
+                                "expected a NumPy or CuPy array (use tensor.data inside backward) or None")
+            if gx.shape != x.data.shape:
+                raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {tuple(gx.shape)} "
+                                   f"for input {index}, of shape {tuple(x.data.shape)}")
+        checked.append(gx)
+    return tuple(checked)
 
 
 def _accumulate(leaf, g) -> None:
