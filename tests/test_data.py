@@ -420,11 +420,11 @@ def test_image_folder_cache_sees_a_file_moved_to_another_class(tmp_path):
     make_image_folder(tmp_path / "src", per_class=2)
     cache, lines = tmp_path / "cache", []
     before, _ = mdata.load_image_folder(tmp_path / "src", cache_dir=cache, progress=False, log=lines.append)
-    assert lines[-1].startswith("data: decoding the images of")
+    assert lines[-1].startswith("data: reading the images of")
     moved_from = tmp_path / "src" / "train" / "ant" / "000.png"
     os.replace(moved_from, tmp_path / "src" / "train" / "cat" / "009.png")  # a rename keeps size and mtime
     after, _ = mdata.load_image_folder(tmp_path / "src", cache_dir=cache, progress=False, log=lines.append)
-    assert lines[-1].startswith("data: decoding the images of")            # not the stale cache
+    assert lines[-1].startswith("data: reading the images of")            # not the stale cache
     ant, cat = after.classes.index("ant"), after.classes.index("cat")
     assert (np.bincount(before.labels)[[ant, cat]] == [2, 2]).all()
     assert (np.bincount(after.labels)[[ant, cat]] == [1, 3]).all()

@@ -3,6 +3,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import tarfile
 
 import numpy as np
@@ -66,15 +67,22 @@ def test_cifar10_script_on_an_image_folder_then_resume(tmp_path, cache, capsys):
     assert (out / "curves.png").exists() and (out / "checkpoint.pkl").exists()
 
 
-def test_resume_refuses_a_longer_one_cycle_schedule(tmp_path, cache):
+def test_resume_refuses_a_longer_one_cycle_schedule(tmp_path, cache, capsys):
     task = load_script("train_nin_cifar10").CIFAR10
     data = tmp_path / "toy.tar.gz"
     make_png_tar(data, per_class=3)
     args = ["--data", str(data), "--backend", "numpy", "--width", "0.05", "--batch-size", "6",
             "--out", str(tmp_path / "run"), "--quiet", "--epochs"]
     run(task, args + ["1"])
-    with pytest.raises(ValueError, match="epochs: checkpoint 1 vs now 2"):
+    before = (tmp_path / "run" / "checkpoint.pkl").read_bytes()
+    with pytest.raises(SystemExit) as stopped:
         run(task, args + ["2", "--resume"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert ("error: --resume: the run was planned for 1 epochs, and --schedule onecycle spreads its learning rate "
+            "over exactly that many, so it cannot become a run of 2") in err
+    assert (tmp_path / "run" / "checkpoint.pkl").read_bytes() == before
 
 
 def test_mnist_script_on_idx_files(tmp_path, cache):
@@ -131,7 +139,7 @@ def test_offline_without_data_is_a_clean_error(tmp_path, cache, monkeypatch, cap
     with pytest.raises(SystemExit) as exit_info:
         run(task, ["--backend", "numpy", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"])
     assert exit_info.value.code == 2
-    assert "--data PATH" in capsys.readouterr().out
+    assert "--data PATH" in capsys.readouterr().err
 
 
 def test_watch_dead_logits_example_reports_each_step(tmp_path, cache, capsys):
@@ -181,6 +189,7 @@ def test_gcn_zca_is_applied_once_and_resume_stays_exact(tmp_path, cache, monkeyp
         np.testing.assert_array_equal(loader.dataset.labels, split.labels)
 
     run(task, args + ["--epochs", "1", "--out", str(tmp_path / "split"), "--quiet"])
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)     # bars show on a terminal only
     resumed = run(task, args + ["--epochs", "2", "--out", str(tmp_path / "split"), "--resume"])   # bars on
     assert "GCN + ZCA: training images" in capsys.readouterr().err
     assert resumed["epochs"] == 2 and resumed["test_loss"] == straight["test_loss"]
@@ -262,12 +271,12 @@ def test_caffe_bias_options_make_two_parameter_groups(tmp_path, cache, capsys):
     assert biases["lr"] == pytest.approx(2 * weights["lr"]) and weights["lr"] == pytest.approx(0.04, rel=0.01)
     with pytest.raises(SystemExit):
         parse_config(task, ["--bias-lr-mult", "0"])
-    assert "--bias-lr-mult must be positive, got 0.0" in capsys.readouterr().err
+    assert "--bias-lr-mult must be a positive finite number, got 0.0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,message", [
     (["--warmup", "1.5"], "--warmup must be a fraction in [0, 1], got 1.5"),
-    (["--momentum", "-0.1"], "--momentum must be at least 0, got -0.1"),
+    (["--momentum", "-0.1"], "--momentum must be in [0, 1) (1 or more makes SGD diverge), got -0.1"),
     (["--schedule", "cosine", "--warmup", "0.3"], "--warmup belongs to --schedule onecycle, not --schedule cosine"),
     (["--schedule", "step", "--warmup=0.3"], "--warmup belongs to --schedule onecycle, not --schedule step"),
     (["--schedule", "plateau", "--cycle-momentum"],

@@ -13,7 +13,7 @@ from minidl import optim
 from minidl.models import NIN
 from minidl.train import checkpoint as ckpt_mod
 from minidl.train import fit, load_checkpoint, save_checkpoint
-from minidl.train.loop import Interrupted, TrainingDiverged
+from minidl.train.loop import Interrupted, RunExistsError, TrainingDiverged, checkpoint_path, existing_run_files
 
 
 def tiny_datasets(n_train=48, n_test=16, size=8, seed=0):
@@ -104,16 +104,47 @@ def test_outputs_written(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def poison_after(loader, batches):
+    """Make ``loader`` hand out NaN images after its first ``batches`` batches (a diverging run)."""
+    clean, calls = loader.transform, [0]
+
+    def transform(x):
+        calls[0] += 1
+        x = clean(x)
+        return x * np.float32("nan") if calls[0] > batches else x
+    loader.transform = transform
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    run_fit(tmp_path, 1)
-    before = (tmp_path / "checkpoint.pkl").read_bytes()
     model, opt, sched, tr, te = build()
-    model.load_state_dict(load_checkpoint(tmp_path / "checkpoint.pkl")["model"])
-    for p in model.parameters():
-        p.data[...] = np.nan
-    with pytest.raises(TrainingDiverged, match="nan.*last good checkpoint"):
-        fit(model, opt, tr, te, 3, str(tmp_path), dict(CONFIG), resume=False, show_progress=False, log=lambda *a: None)
-    assert (tmp_path / "checkpoint.pkl").read_bytes() == before
+    poison_after(tr, len(tr) + 2)                            # epoch 1 is clean, epoch 2 turns NaN
+    with pytest.raises(TrainingDiverged, match=r"nan in epoch 2.*last good checkpoint \(.*, end of epoch 1\) is kept"):
+        fit(model, opt, tr, te, 3, str(tmp_path), dict(CONFIG), batch_schedule=sched, show_progress=False,
+            log=lambda *a: None)
+    kept = load_checkpoint(checkpoint_path(tmp_path))
+    assert kept["epochs_done"] == 1 and kept["epoch_state"] is None
+    assert all(np.isfinite(v).all() for v in kept["model"].values())
+
+
+def test_nan_loss_in_the_first_epoch_says_no_checkpoint_exists(tmp_path):
+    model, opt, sched, tr, te = build()
+    poison_after(tr, 1)
+    with pytest.raises(TrainingDiverged, match="No checkpoint was written: it diverged before the end of the first epoch"):
+        fit(model, opt, tr, te, 3, str(tmp_path), dict(CONFIG), show_progress=False, log=lambda *a: None)
+    assert not os.path.exists(checkpoint_path(tmp_path))
+
+
+def test_an_existing_run_is_never_replaced_silently(tmp_path):
+    _, first = run_fit(tmp_path, 1)
+    before = {name: (tmp_path / name).read_bytes() for name in existing_run_files(tmp_path)}
+    assert len(before) == 4                                  # checkpoint, metrics, summary, curves
+    with pytest.raises(RunExistsError, match="already holds a run .*resume=True.*overwrite=True"):
+        run_fit(tmp_path, 1)
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before    # untouched
+    model, opt, sched, tr, te = build(seed=1)
+    fit(model, opt, tr, te, 1, str(tmp_path), dict(CONFIG), overwrite=True, show_progress=False, log=lambda *a: None)
+    assert load_checkpoint(checkpoint_path(tmp_path))["model"].keys() == weights(model).keys()
+    assert_same_weights(load_checkpoint(checkpoint_path(tmp_path))["model"], weights(model))   # the new run's
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -127,17 +158,17 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 def test_checkpoint_from_before_init_schemes_still_resumes(tmp_path):
     """Checkpoints written before 2026-11-24 hold ``init_std`` (None = He normal) instead of ``init``,
     and none of the options added since (which then take the value of the old behaviour)."""
-    from minidl.train.loop import _check_same_config
+    from minidl.train.loop import check_same_config
     now = {"width": 1.0, "bias_lr_mult": 1.0, "bias_decay": True, "warmup": 0.15, "cycle_momentum": False,
            "nesterov": True}
-    _check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "he"})
-    _check_same_config({"width": 1.0, "init_std": 0.05}, {**now, "init": 0.05})
+    check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "he"})
+    check_same_config({"width": 1.0, "init_std": 0.05}, {**now, "init": 0.05})
     with pytest.raises(ValueError, match="init: checkpoint 'he' vs now 'uniform'"):
-        _check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "uniform"})
+        check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "uniform"})
     with pytest.raises(ValueError, match="bias_lr_mult: checkpoint 1.0 vs now 2.0"):
-        _check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "he", "bias_lr_mult": 2.0})
+        check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "he", "bias_lr_mult": 2.0})
     with pytest.raises(ValueError, match="warmup: checkpoint 0.15 vs now 0.3"):
-        _check_same_config({"width": 1.0, "init": "he"}, {**now, "init": "he", "warmup": 0.3})
+        check_same_config({"width": 1.0, "init": "he"}, {**now, "init": "he", "warmup": 0.3})
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -162,3 +193,15 @@ def test_load_checkpoint_errors(tmp_path):
     bad.write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="not a readable minidl checkpoint"):
         load_checkpoint(bad)
+
+
+def test_curves_of_a_one_epoch_run_show_their_points():
+    from minidl.train.report import draw_curves, pyplot
+    record = {"epoch": 1, "train_loss": 2.0, "test_loss": 1.9, "train_accuracy": 0.3, "test_accuracy": 0.35}
+    fig = draw_curves([record])
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    assert len(lines) == 4 and all(line.get_marker() == "o" for line in lines)     # a lone point is visible
+    loss_axis, accuracy_axis = fig.axes
+    assert [line.get_ydata()[0] for line in accuracy_axis.get_lines()] == [30.0, 35.0]
+    assert loss_axis.get_xlim()[0] < 1 < loss_axis.get_xlim()[1]
+    pyplot().close(fig)

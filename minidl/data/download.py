@@ -29,6 +29,8 @@ import tempfile
 import urllib.error
 import urllib.request
 
+from ..progress import progress_bar
+
 CHUNK_SIZE = 1 << 16   # bytes read from the network at a time
 
 
@@ -60,14 +62,12 @@ def _offline_help(url: str, path: str) -> str:
 
 def _stream_to_file(url: str, out, timeout: float, progress: bool, desc: str) -> tuple:
     """Copy the body of ``url`` into the open binary file ``out``; returns (bytes received, bytes announced or None)."""
-    from tqdm.auto import tqdm
-
     with urllib.request.urlopen(url, timeout=timeout) as response:
         announced = response.headers.get("Content-Length")
         announced = int(announced) if announced else None
         received = 0
-        with tqdm(total=announced, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                  disable=not progress, leave=False) as bar:
+        with progress_bar(total=announced, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
+                          enabled=progress, leave=False) as bar:
             while True:
                 block = response.read(CHUNK_SIZE)
                 if not block:

@@ -40,8 +40,8 @@ import warnings
 import zipfile
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ..progress import progress_bar
 from .dataset import ArrayDataset
 from .download import default_cache_dir
 
@@ -64,7 +64,7 @@ def _read_archive(path: str, progress: bool) -> dict:
     contents = {}
     try:
         with tarfile.open(path, "r|*") as tar, \
-                tqdm(desc=f"reading {os.path.basename(path)}", unit=" files", disable=not progress, leave=False) as bar:
+                progress_bar(desc=f"reading {os.path.basename(path)}", unit=" files", enabled=progress, leave=False) as bar:
             for member in tar:
                 name = posixpath.normpath(member.name).lstrip("/")
                 if member.isfile() and _is_image_file(name):
@@ -247,11 +247,11 @@ def load_image_folder(path, cache_dir=None, max_per_class: int | None = None, pr
     cached = _load_cache(cache_file)
     if cached is not None:
         if log is not None:
-            log(f"data: the decoded images of {path} come from the cache {cache_file} "
-                "(made from the same files; delete it to decode again)")
+            log(f"data: the images of {path} come from the cache {cache_file} "
+                "(made from these very files; delete it to read them again)")
         return cached
     if log is not None:
-        log(f"data: decoding the images of {path} (cached in {cache_file} for the next run)")
+        log(f"data: reading the images of {path} (then cached in {cache_file} for the next run)")
 
     # 1. list the image files and say how to read one
     if os.path.isdir(path):
@@ -283,8 +283,8 @@ def load_image_folder(path, cache_dir=None, max_per_class: int | None = None, pr
     first_pixels, mode = decode_image(read(first_name), None, first_name)
     shape = first_pixels.shape
     datasets = {}
-    with tqdm(total=sum(len(entries[split]) for split in SPLITS), desc=f"decoding {os.path.basename(path)}",
-              unit=" images", disable=not progress, leave=False) as bar:
+    with progress_bar(total=sum(len(entries[split]) for split in SPLITS), desc=f"decoding {os.path.basename(path)}",
+                      unit=" images", enabled=progress, leave=False) as bar:
         for split in SPLITS:
             images = np.empty((len(entries[split]), *shape), dtype=np.uint8)
             labels = np.empty(len(entries[split]), dtype=np.int64)

@@ -36,9 +36,9 @@ result and a :class:`~minidl.data.DataLoader` over it needs no ``transform``.
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import backends
+from ..progress import progress_bar
 
 
 def to_float(images):
@@ -70,7 +70,7 @@ def apply_to_images(transform, images, chunk_size: int = 1000, progress: bool = 
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"apply_to_images: chunk_size must be an int >= 1, got {chunk_size!r}")
     out = np.empty(images.shape, dtype=np.float32)
-    with tqdm(total=len(images), desc=desc, unit=" images", disable=not progress, leave=False) as bar:
+    with progress_bar(total=len(images), desc=desc, unit=" images", enabled=progress, leave=False) as bar:
         for start in range(0, len(images), chunk_size):
             chunk = to_float(backends.to_backend(images[start:start + chunk_size], backend))
             result = backends.to_numpy(transform(chunk))
@@ -262,7 +262,7 @@ class ZCAWhitening(Transform):
             mean += flat[start:start + self.batch_size].sum(axis=0, dtype=xp.float64)
         mean /= count
         covariance = xp.zeros((dims, dims), dtype=xp.float64)
-        with tqdm(total=len(starts) + 1, desc="ZCA: covariance", disable=not self.progress, leave=False) as bar:
+        with progress_bar(total=len(starts) + 1, desc="ZCA: covariance", enabled=self.progress, leave=False) as bar:
             for start in starts:
                 block = flat[start:start + self.batch_size].astype(xp.float64) - mean
                 covariance += block.T @ block

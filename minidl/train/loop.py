@@ -26,19 +26,38 @@ import signal
 import time
 
 
-from tqdm.auto import tqdm
 
 from .. import backends
 from .. import functional as F
 from .. import random as mrandom
 from ..engine.function import no_grad
 from ..engine.tensor import Tensor
+from ..progress import progress_bar as make_bar
 from .checkpoint import load_checkpoint, save_checkpoint
 from .report import append_jsonl, plot_curves, read_jsonl, write_json
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class RunExistsError(FileExistsError):
+    """``out_dir`` already holds a run, and neither resume nor overwrite was asked for."""
+
+
+#: the files a run writes into its folder, besides the checkpoint
+RUN_FILES = ("metrics.jsonl", "summary.json", "curves.png")
+
+
+def checkpoint_path(out_dir) -> str:
+    """Where the run in ``out_dir`` keeps its checkpoint."""
+    return os.path.join(os.fspath(out_dir), "checkpoint.pkl")
+
+
+def existing_run_files(out_dir) -> list:
+    """The names of the files of a run already in ``out_dir`` (empty when there is none)."""
+    names = [os.path.basename(checkpoint_path(out_dir)), *RUN_FILES]
+    return [name for name in names if os.path.exists(os.path.join(os.fspath(out_dir), name))]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -81,8 +100,8 @@ class _StopRequested(Exception):
 
 def progress_bar(total, desc, enabled=True):
     """A tqdm bar counting images (disabled, but still usable, when ``enabled`` is False)."""
-    return tqdm(total=total, desc=desc, unit="img", unit_scale=True, leave=False, dynamic_ncols=True,
-                disable=not enabled, mininterval=0.5)
+    return make_bar(total=total, desc=desc, unit="img", unit_scale=True, leave=False, dynamic_ncols=True,
+                    enabled=enabled, mininterval=0.5)
 
 
 def evaluate(model, loader) -> dict:
@@ -171,14 +190,16 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
 
 def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, config: dict,
         batch_schedule=None, epoch_schedule=None, plateau_schedule=None, resume: bool = False,
-        extra_state: dict | None = None, show_progress: bool = True, log=print) -> dict:
+        overwrite: bool = False, extra_state: dict | None = None, show_progress: bool = True, log=print) -> dict:
     """Train for ``epochs`` epochs (in total, counting those of a resumed run); returns the summary.
 
     In ``out_dir``: checkpoint.pkl (after every epoch and on Ctrl-C), metrics.jsonl (one line per epoch),
     summary.json and curves.png. ``extra_state`` (e.g. the fitted preprocessing) is stored in the checkpoint.
+    A folder that already holds a run is continued with ``resume=True``, replaced with ``overwrite=True``,
+    and otherwise refused (:class:`RunExistsError`): a finished run is never lost by accident.
     """
     os.makedirs(out_dir, exist_ok=True)
-    ckpt_path = os.path.join(out_dir, "checkpoint.pkl")
+    ckpt_path = checkpoint_path(out_dir)
     metrics_path = os.path.join(out_dir, "metrics.jsonl")
     schedules = {"batch": batch_schedule, "epoch": epoch_schedule, "plateau": plateau_schedule}
 
@@ -192,9 +213,10 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
         }
 
     epochs_done, train_seconds, epoch_state = 0, 0.0, None
+    last_saved = None                    # where the checkpoint on disk stands, once this run has one
     if resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path)
-        _check_same_config(ckpt["config"], config)
+        check_same_config(ckpt["config"], config)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         for k, s in schedules.items():
@@ -207,14 +229,23 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
         # metrics.jsonl may hold lines written after this checkpoint (a crash between the two writes)
         history = [h for h in read_jsonl(metrics_path) if h["epoch"] <= epochs_done]
         _rewrite_jsonl(metrics_path, history)
-        where = f"epoch {epochs_done + 1}" + (f", batch {epoch_state.batches_done + 1}" if epoch_state else "")
-        log(f"resumed from {ckpt_path}: continuing at {where}")
+        last_saved = (f"epoch {epochs_done + 1}, batch {epoch_state.batches_done}" if epoch_state
+                      else f"end of epoch {epochs_done}")
+        if epochs_done >= epochs:
+            log(f"the run in {out_dir} has already done its {epochs_done} epochs; nothing left to train")
+        else:
+            where = f"epoch {epochs_done + 1}" + (f", batch {epoch_state.batches_done + 1}" if epoch_state else "")
+            log(f"resumed from {ckpt_path}: continuing at {where}")
     else:
+        found = existing_run_files(out_dir)
+        if found and not (resume or overwrite):
+            raise RunExistsError(f"fit: {out_dir} already holds a run ({', '.join(found)}); continue it with "
+                                 "resume=True, write this one elsewhere, or replace it with overwrite=True")
         if resume:
             log(f"--resume: no checkpoint in {out_dir} yet, starting from scratch")
+        for name in found:               # the replaced run's files go, so none of them mixes with this run's
+            os.remove(os.path.join(out_dir, name))
         history = []
-        if os.path.exists(metrics_path):
-            os.remove(metrics_path)
 
     with StopFlag() as stop:
         while epochs_done < epochs:
@@ -226,6 +257,7 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
                             show_progress=show_progress, stop=stop)
             except _StopRequested:
                 save_checkpoint(ckpt_path, snapshot(epoch_state))
+                last_saved = f"epoch {epoch}, batch {epoch_state.batches_done}"
                 log(f"\ninterrupted: state saved to {ckpt_path} (epoch {epoch}, batch {epoch_state.batches_done}); "
                     "continue with --resume")
                 raise Interrupted() from None
@@ -233,10 +265,9 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
                 log(f"\nstopped at once (second Ctrl-C): the last checkpoint in {ckpt_path} is kept")
                 raise Interrupted() from None
             except TrainingDiverged as exc:
-                raise TrainingDiverged(
-                    f"{exc}. The last good checkpoint ({ckpt_path}, end of epoch {epochs_done}) is kept. "
-                    "Try a lower --lr, or --batch-norm."
-                ) from None
+                kept = (f"The last good checkpoint ({ckpt_path}, {last_saved}) is kept" if last_saved is not None
+                        else "No checkpoint was written: it diverged before the end of the first epoch")
+                raise TrainingDiverged(f"{exc}. {kept}. Try a lower --lr, or --batch-norm.") from None
             test = evaluate(model, test_loader)
             train_seconds += epoch_state.seconds
             record = {
@@ -253,6 +284,7 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
                 schedules["plateau"].step(test["accuracy"])
             epochs_done, epoch_state = epoch, None
             save_checkpoint(ckpt_path, snapshot(None))
+            last_saved = f"end of epoch {epoch}"
             append_jsonl(metrics_path, record)
             history.append(record)
             log(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {100 * record['train_accuracy']:.2f}%  "
@@ -302,13 +334,25 @@ def upgrade_config(saved: dict) -> dict:
     return saved
 
 
-def _check_same_config(saved: dict, current: dict) -> None:
-    """A resumed run must train the same model on the same data; epochs, output and backend may change."""
-    free = {"resume", "out", "backend", "quiet", "eval_batch_size", "tf32"}
+#: options that may differ between a run and its resumption: where and how it runs, not what it computes
+RESUME_FREE_OPTIONS = {"resume", "overwrite", "out", "backend", "quiet", "eval_batch_size", "tf32"}
+
+
+def check_same_config(saved: dict, current: dict) -> None:
+    """A resumed run must train the same model on the same data; epochs, output and backend may change.
+
+    Raises ValueError with one line that names every option that differs.
+    """
+    free = set(RESUME_FREE_OPTIONS)
     saved = upgrade_config(saved)
     if current.get("schedule") in ("plateau", "constant"):
         free.add("epochs")          # these schedules do not depend on the run's length: it may grow
     changed = {k for k in set(saved) | set(current) if k not in free and saved.get(k) != current.get(k)}
+    if changed == {"epochs"}:
+        raise ValueError(f"--resume: the run was planned for {saved.get('epochs')} epochs, and --schedule "
+                         f"{current.get('schedule')} spreads its learning rate over exactly that many, so it cannot "
+                         f"become a run of {current['epochs']}; resume with --epochs {saved.get('epochs')}, or start "
+                         f"a new run (another --out, or --overwrite); --schedule plateau and constant runs can grow")
     if changed:
         detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in sorted(changed))
         raise ValueError(f"--resume: the checkpoint was made with other settings ({detail}); "

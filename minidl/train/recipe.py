@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import math
 import os
 import platform
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -23,7 +25,7 @@ from .. import nn, optim
 from ..kernels.host_memory import keep_freed_memory
 from ..models import NIN
 from .checkpoint import load_checkpoint
-from .loop import Interrupted, TrainingDiverged, fit, upgrade_config
+from .loop import Interrupted, TrainingDiverged, check_same_config, checkpoint_path, existing_run_files, fit, upgrade_config
 from .report import write_json
 
 
@@ -37,9 +39,22 @@ class Task:
     quick: dict                     # the --quick preset (overrides defaults, not explicit options)
 
 
+class OptionParser(argparse.ArgumentParser):
+    """argparse's parser, with every error as one line on stderr and exit status 2 (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def fail(message: str) -> None:
+    """Stop the script on an error the user can fix: one line on stderr, exit status 2, no traceback."""
+    print("error: " + " ".join(str(message).split()), file=sys.stderr)     # one line, whatever it quotes
+    sys.exit(2)
+
+
 def build_parser(task: Task) -> argparse.ArgumentParser:
     d = task.defaults
-    p = argparse.ArgumentParser(
+    p = OptionParser(
         description=f"Train Network In Network on {task.name.upper()} with minidl.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False)             # parse_config must see which options were given, by their full names
@@ -85,7 +100,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     p.add_argument("--subset", type=int, default=None, help="train on a random (seeded) subset of this many images")
     p.add_argument("--seed", type=int, default=0, help="seeds weights, subset, shuffling, augmentation and dropout")
     p.add_argument("--out", default=f"runs/nin-{task.name}", help="output folder")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a run already in OUT (without it, an OUT holding a run is refused)")
     p.add_argument("--quick", action="store_true",
                    help="CPU preset: " + ", ".join(f"{k}={v}" for k, v in task.quick.items()))
     p.add_argument("--eval-batch-size", type=int, default=500, help="batch size of the test-set evaluation")
@@ -105,6 +122,27 @@ def init_scheme(text: str):
                                          f"Gaussian std, got {text!r}") from None
 
 
+def _positive(value) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+#: every numeric option's valid values, checked before any slow work: option -> (test, what it must be)
+OPTION_RANGES = {
+    "epochs": (lambda v: v >= 1, "at least 1"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "eval_batch_size": (lambda v: v >= 1, "at least 1"),
+    "subset": (lambda v: v >= 1, "at least 1"),
+    "seed": (lambda v: v >= 0, "at least 0"),
+    "lr": (_positive, "a positive finite number"),
+    "bias_lr_mult": (_positive, "a positive finite number"),
+    "width": (_positive, "a positive finite number (the factor on every hidden channel count)"),
+    "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1) (1 or more makes SGD diverge)"),
+    "dropout": (lambda v: 0 <= v < 1, "a probability in [0, 1)"),
+    "warmup": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+}
+
+
 def parse_config(task: Task, argv=None) -> dict:
     parser = build_parser(task)
     args = parser.parse_args(argv)
@@ -117,19 +155,12 @@ def parse_config(task: Task, argv=None) -> dict:
                 config[key] = value
     if config["lr"] is None:
         config["lr"] = 0.001 if config["optimizer"] in ("adam", "adamw") else (0.1 if config["batch_norm"] else 0.05)
-    for key in ("epochs", "batch_size", "eval_batch_size"):
-        if config[key] < 1:
-            parser.error(f"--{key.replace('_', '-')} must be at least 1, got {config[key]}")
-    if config["subset"] is not None and config["subset"] < 1:
-        parser.error(f"--subset must be at least 1, got {config['subset']}")
-    if config["lr"] <= 0:
-        parser.error(f"--lr must be positive, got {config['lr']}")
-    if not config["bias_lr_mult"] > 0:
-        parser.error(f"--bias-lr-mult must be positive, got {config['bias_lr_mult']}")
-    if not 0 <= config["warmup"] <= 1:
-        parser.error(f"--warmup must be a fraction in [0, 1], got {config['warmup']}")
-    if config["momentum"] < 0:
-        parser.error(f"--momentum must be at least 0, got {config['momentum']}")
+    for key, (is_valid, expected) in OPTION_RANGES.items():
+        value = config[key]
+        if value is not None and not is_valid(value):          # NaN fails every comparison, so it fails here
+            parser.error(f"--{key.replace('_', '-')} must be {expected}, got {value}")
+    if config["resume"] and config["overwrite"]:
+        parser.error("--resume continues the run in --out and --overwrite replaces it: give one of them")
     if config["schedule"] != "onecycle":
         for dest in ("warmup", "cycle_momentum"):
             if dest in explicit:
@@ -138,19 +169,29 @@ def parse_config(task: Task, argv=None) -> dict:
     return config
 
 
-def load_data(task: Task, location, progress: bool = True):
-    """(train, test) ArrayDatasets from the official files or an image folder."""
+def load_data(task: Task, location, progress: bool = True, log=None):
+    """(train, test) ArrayDatasets from the official files or an image folder.
+
+    ``log``: a function given a line saying where an image folder's images come from (decoded or cached).
+    """
     if task.name == "cifar10":
         if location is None or mdata.looks_like_cifar10(location):
             return mdata.load_cifar10(location, progress=progress)
     else:
         if location is None or mdata.looks_like_mnist(location):
             return mdata.load_mnist(location, progress=progress)
-    return mdata.load_image_folder(location, progress=progress)
+    return mdata.load_image_folder(location, progress=progress, log=log)
 
 
 def training_subset(train, config: dict):
-    """The training set of ``--subset`` images drawn at random (seeded by ``--seed``), or all of it."""
+    """The training set of ``--subset`` images drawn at random (seeded by ``--seed``), or all of it.
+
+    A ``--subset`` larger than the training set is refused (ValueError) rather than quietly
+    recorded in the run's summary as a number of images it never trained on.
+    """
+    if config["subset"] is not None and config["subset"] > len(train):
+        raise ValueError(f"--subset {config['subset']} is more than the {len(train)} training images; "
+                         f"give at most {len(train)}, or leave --subset out to train on all of them")
     if config["subset"] is not None and config["subset"] < len(train):
         return train.subset(config["subset"], np.random.default_rng(config["seed"]))
     return train
@@ -235,23 +276,75 @@ def build_schedules(optimizer, config, steps_per_epoch):
     return None, None, None
 
 
+def check_output_folder(config: dict) -> None:
+    """Before any slow work: ``--out`` must be a writable folder that holds no other run.
+
+    A folder that already holds a run is refused unless ``--resume`` (continue it: its checkpoint
+    must be readable and made with the same options) or ``--overwrite`` (replace it) says so.
+    Every failure ends the script with one line (:func:`fail`).
+    """
+    out = config["out"]
+    if os.path.exists(out) and not os.path.isdir(out):
+        fail(f"--out {out} is a file, not a folder; choose a folder for the run's files")
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        fail(f"--out {out} is not a writable folder ({exc.strerror or exc}); choose another --out")
+    checkpoint = checkpoint_path(out)
+    if config["resume"]:
+        if os.path.exists(checkpoint):
+            try:
+                saved = load_checkpoint(checkpoint)
+                check_same_config(saved["config"], config)
+            except (ValueError, KeyError, OSError) as exc:
+                fail(str(exc))
+    elif not config["overwrite"]:
+        found = existing_run_files(out)
+        if found:
+            fail(f"--out {out} already holds a run ({', '.join(found)}); continue it with --resume, "
+                 "write this one elsewhere with --out DIR, or replace it with --overwrite")
+
+
 def run(task: Task, argv=None) -> dict:
+    """The training script: options -> data -> model -> :func:`fit` -> summary.json; returns the summary.
+
+    Every error the user can fix ends it with one line on stderr and exit status 2; Ctrl-C with
+    exit status 130 (during training after saving the state, so that ``--resume`` continues).
+    """
+    try:
+        return _run(task, argv)
+    except Interrupted:                         # fit saved the state and said so
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("\ninterrupted before training began; nothing was trained", file=sys.stderr)
+        sys.exit(130)
+
+
+def _run(task: Task, argv=None) -> dict:
     config = parse_config(task, argv)
     log = print
-    backend = backends.set_backend(config["backend"])
+    try:
+        backend = backends.set_backend(config["backend"])
+    except backends.BackendError as exc:
+        fail(str(exc))
     backends.set_tf32(config["tf32"])
     if backend == "numpy":
         keep_freed_memory()        # reuse warm host memory between steps (minidl/kernels/host_memory.py)
+    check_output_folder(config)
     mrandom.manual_seed(config["seed"])
     t0 = time.perf_counter()
     try:
-        train, test = load_data(task, config["data"], progress=not config["quiet"])
-    except (mdata.DownloadError, FileNotFoundError, ValueError) as exc:
-        log(f"error: could not load the data: {exc}")
-        sys.exit(2)
-    if train.images.shape[1:] != (task.input_shape[1], task.input_shape[2], task.input_shape[0]):
-        log(f"note: images are {train.images.shape[1:]} (H, W, C); the model adapts to {train.images.shape[3]} channels")
-    train = training_subset(train, config)
+        train, test = load_data(task, config["data"], progress=not config["quiet"], log=log)
+        if train.images.shape[1:] != (task.input_shape[1], task.input_shape[2], task.input_shape[0]):
+            log(f"note: images are {train.images.shape[1:]} (H, W, C); the model adapts to {train.images.shape[3]} channels")
+    except (mdata.DownloadError, OSError, ValueError) as exc:
+        fail(f"could not load the data: {exc}")
+    try:
+        train = training_subset(train, config)
+    except ValueError as exc:
+        fail(str(exc))
     preprocess = build_preprocess(config["preprocess"], train.images, progress=not config["quiet"])
     train, test, per_batch = apply_preprocess(config["preprocess"], preprocess, train, test, not config["quiet"])
     augment = mdata.Augment(pad=4 if task.name == "cifar10" else 2, flip=task.name == "cifar10") if config["augment"] else None
@@ -269,12 +362,13 @@ def run(task: Task, argv=None) -> dict:
     try:
         summary = fit(model, optimizer, train_loader, test_loader, config["epochs"], config["out"],
                       {k: v for k, v in config.items()}, *schedules, resume=config["resume"],
-                      extra_state={"preprocess": preprocess.state_dict()}, show_progress=not config["quiet"], log=log)
-    except Interrupted:
-        sys.exit(130)
+                      overwrite=config["overwrite"], extra_state={"preprocess": preprocess.state_dict()},
+                      show_progress=not config["quiet"], log=log)
     except TrainingDiverged as exc:
-        log(f"error: {exc}")
-        sys.exit(2)
+        fail(str(exc))
+    except OSError as exc:                      # a full disk, a folder removed under the run
+        fail(f"could not write the run's files in {config['out']} ({exc}); the last complete checkpoint "
+             "there is kept: make room, then continue with --resume")
     summary.update(wall_seconds=time.perf_counter() - t0, run_seconds=time.perf_counter() - started,
                    machine=_machine(), date=time.strftime("%Y-%m-%d"))
     write_json(os.path.join(config["out"], "summary.json"), summary)

@@ -43,23 +43,30 @@ def save_figure(fig, path, dpi: int = 100) -> None:
     os.replace(tmp, path)
 
 
-def plot_curves(history: list, path) -> None:
-    """Loss and accuracy per epoch, train and test, side by side."""
+def draw_curves(history: list):
+    """The figure of :func:`plot_curves`: loss and accuracy per epoch, train and test, side by side.
+
+    Every epoch is drawn as a marker as well as a line (up to 50 epochs), so a run of one or two
+    epochs still shows its points instead of empty axes; the epoch axis has whole-number ticks.
+    """
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
+    marker = "o" if len(history) <= 50 else None
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
-    ax_loss.plot(epochs, [h["test_loss"] for h in history], label="test")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy loss")
-    ax_loss.legend()
-    ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], label="train")
-    ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in history], label="test")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("accuracy (%)")
-    ax_acc.legend()
-    for ax in (ax_loss, ax_acc):
+    for ax, key, scale, label in ((ax_loss, "loss", 1, "cross-entropy loss"), (ax_acc, "accuracy", 100, "accuracy (%)")):
+        for split in ("train", "test"):
+            ax.plot(epochs, [scale * h[f"{split}_{key}"] for h in history], marker=marker, markersize=4, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig
+
+
+def plot_curves(history: list, path) -> None:
+    """Loss and accuracy per epoch, train and test, side by side, as a PNG at ``path``."""
+    save_figure(draw_curves(history), path)
