@@ -32,7 +32,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]                  # minidl, and the 
 import minidl  # noqa: E402
 import minidl.data as mdata  # noqa: E402
 import minidl.functional as F  # noqa: E402
-from minidl.train.recipe import restore_run  # noqa: E402
+from minidl.train.recipe import OptionParser, fail, restore_run  # noqa: E402
 from minidl.train.report import pyplot, save_figure  # noqa: E402
 
 
@@ -84,7 +84,7 @@ def plot_class_maps(images, maps, probabilities, labels, classes, path) -> None:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = OptionParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--run", default="runs/nin-cifar10", help="output folder of a training run (holds checkpoint.pkl)")
     p.add_argument("--data", default=None, help="the data set, if not where the run found it (its config's --data)")
@@ -97,14 +97,16 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.images < 1:
         p.error(f"--images must be at least 1, got {args.images}")
+    if args.seed < 0:
+        p.error(f"--seed must be at least 0, got {args.seed}")
 
-    minidl.set_backend(args.backend)
     script = __import__(f"train_nin_{args.task}")
     task = script.CIFAR10 if args.task == "cifar10" else script.MNIST
     try:
+        minidl.set_backend(args.backend)
         restored = restore_run(task, args.run, data=args.data, progress=not args.quiet)
-    except (FileNotFoundError, ValueError) as exc:
-        p.exit(2, f"error: {exc}\n")
+    except (minidl.BackendError, mdata.DownloadError, OSError, ValueError, KeyError) as exc:
+        fail(str(exc))
     model, preprocess, test = restored["model"], restored["preprocess"], restored["test"]
     picked = np.sort(np.random.default_rng(args.seed).choice(len(test), min(args.images, len(test)), replace=False))
     images, labels = test.images[picked], test.labels[picked]
@@ -125,4 +127,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)

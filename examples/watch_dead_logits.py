@@ -31,12 +31,12 @@ import minidl.data as mdata  # noqa: E402
 import minidl.functional as F  # noqa: E402
 import minidl.optim as optim  # noqa: E402
 from minidl.models import NIN  # noqa: E402
-from minidl.train.recipe import init_scheme, load_data  # noqa: E402
+from minidl.train.recipe import OptionParser, fail, init_scheme, load_data  # noqa: E402
 from train_nin_cifar10 import CIFAR10  # noqa: E402
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = OptionParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default=None, help="CIFAR-10: the official archive or an image folder (.tar.gz)")
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto")
@@ -48,10 +48,20 @@ def main(argv=None) -> None:
     p.add_argument("--every", type=int, default=15, help="print every this many steps")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    for name in ("steps", "batch_size", "every"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if not 0 < args.lr < float("inf"):
+        p.error(f"--lr must be a positive finite number, got {args.lr}")
+    if args.seed < 0:
+        p.error(f"--seed must be at least 0, got {args.seed}")
 
-    minidl.set_backend(args.backend)
-    minidl.manual_seed(args.seed)
-    train, _ = load_data(CIFAR10, args.data, progress=False)
+    try:
+        minidl.set_backend(args.backend)
+        minidl.manual_seed(args.seed)
+        train, _ = load_data(CIFAR10, args.data, progress=False)
+    except (minidl.BackendError, mdata.DownloadError, OSError, ValueError) as exc:
+        fail(str(exc))
     picked = np.random.default_rng(args.seed).permutation(len(train))[:args.steps * args.batch_size]
     images, labels = mdata.to_float(train.images[picked]), train.labels[picked]
     standardize = mdata.Standardize().fit(images)
@@ -78,4 +88,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -183,11 +183,18 @@ def test_a_finished_plateau_run_grows_on_resume(task, tmp_path, cache, capsys, t
     assert again["epochs"] == 2 and "has already done its 2 epochs; nothing left to train" in capsys.readouterr().out
 
 
-def test_the_script_itself_prints_one_line_and_exits_2(tmp_path):
-    """End to end, in a real process: the option errors carry no traceback."""
-    script = os.path.join(ROOT, "examples", "train_nin_cifar10.py")
-    result = subprocess.run([sys.executable, script, "--lr", "inf", "--out", str(tmp_path / "run")],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "train_nin_cifar10.py: error: --lr must be a positive finite number, got inf (see --help)"]
+@pytest.mark.parametrize("script,argv,line", [
+    ("train_nin_cifar10", ["--lr", "inf"], "train_nin_cifar10.py: error: --lr must be a positive finite number, got inf (see --help)"),
+    ("train_nin_mnist", ["--dropout", "1"], "train_nin_mnist.py: error: --dropout must be a probability in [0, 1), got 1.0 (see --help)"),
+    ("watch_dead_logits", ["--data", "{tmp}/nowhere"], "error: load_image_folder: {tmp}/nowhere does not exist;"),
+    ("show_class_maps", ["--run", "{tmp}/nowhere"], "error: load_checkpoint: no checkpoint at {tmp}/nowhere/"),
+])
+def test_each_script_prints_one_line_and_exits_2(tmp_path, script, argv, line):
+    """End to end, in a real process: no traceback, one line, exit status 2."""
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "examples", f"{script}.py"), *argv,
+                             "--backend", "numpy"] + (["--out", str(tmp_path / "run")] if script.startswith("train") else []),
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line.format(tmp=tmp_path)), result.stderr
