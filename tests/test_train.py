@@ -159,8 +159,8 @@ def test_checkpoint_from_before_init_schemes_still_resumes(tmp_path):
     """Checkpoints written before 2026-11-24 hold ``init_std`` (None = He normal) instead of ``init``,
     and none of the options added since (which then take the value of the old behaviour)."""
     from minidl.train.loop import check_same_config
-    now = {"width": 1.0, "bias_lr_mult": 1.0, "bias_decay": True, "warmup": 0.15, "cycle_momentum": False,
-           "nesterov": True}
+    from minidl.train.loop import ADDED_OPTIONS
+    now = {"width": 1.0, **ADDED_OPTIONS}
     check_same_config({"width": 1.0, "init_std": None}, {**now, "init": "he"})
     check_same_config({"width": 1.0, "init_std": 0.05}, {**now, "init": 0.05})
     with pytest.raises(ValueError, match="init: checkpoint 'he' vs now 'uniform'"):

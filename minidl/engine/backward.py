@@ -11,6 +11,9 @@
    gradients are dropped as soon as they have been used. Unless
    ``retain_graph`` is set, each function lets go of its inputs and saved
    arrays afterwards, so memory is freed as the pass goes.
+4. Callbacks queued during the pass or before it (:func:`queue_callback`) run once
+   every gradient is in place: DistributedDataParallel averages the gradients
+   over the ranks there (PyTorch's ``Variable._execution_engine.queue_callback``).
 """
 from __future__ import annotations
 
@@ -39,8 +42,27 @@ def topological_order(root) -> list:
     return order
 
 
+_queued_callbacks = []
+
+
+def queue_callback(callback) -> None:
+    """Run ``callback()`` once, at the end of the next backward pass (dropped if that pass fails)."""
+    _queued_callbacks.append(callback)
+
+
 def run_backward(root, grad, retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (d out / d root, an array shaped like root) back to the leaves."""
+    """Propagate ``grad`` (d out / d root, an array shaped like root) back to the leaves, then run
+    the queued callbacks."""
+    try:
+        _propagate(root, grad, retain_graph)
+    except BaseException:
+        _queued_callbacks.clear()
+        raise
+    while _queued_callbacks:
+        _queued_callbacks.pop(0)()
+
+
+def _propagate(root, grad, retain_graph: bool) -> None:
     grads = {id(root): grad}             # gradients of non-leaf tensors, by id
     keep_alive = {id(root): root}
     if root.creator is None:

@@ -104,18 +104,24 @@ def progress_bar(total, desc, enabled=True):
                     enabled=enabled, mininterval=0.5)
 
 
-def evaluate(model, loader) -> dict:
-    """Mean loss and accuracy of ``model`` over ``loader`` (eval mode, no graph)."""
+def evaluate(model, loader, distributed=None) -> dict:
+    """Mean loss and accuracy of ``model`` over ``loader`` (eval mode, no graph).
+
+    ``distributed`` (a :class:`minidl.distributed.DataParallelTraining`): each rank evaluates its
+    slice of the data set and the sums are reduced, so every image counts once.
+    """
     was_training = model.training
     model.eval()
     loss_sum, correct, count = 0.0, 0, 0
     with no_grad():
-        for x, y in loader:
+        for x, y in (loader if distributed is None else distributed.evaluation_batches(loader)):
             logits = model(Tensor(x))
             n = int(y.shape[0])
             loss_sum += float(F.softmax_cross_entropy(logits, y).item()) * n
             correct += int((logits.data.argmax(axis=1) == y).sum())
             count += n
+    if distributed is not None:
+        loss_sum, correct, count = distributed.sum_counts(loss_sum, correct, count)
     model.train(was_training)
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
 
@@ -133,13 +139,17 @@ class EpochState:
 
 
 def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, check_every: int = 20,
-                show_progress: bool = True, stop: StopFlag | None = None) -> EpochState:
+                show_progress: bool = True, stop: StopFlag | None = None, distributed=None) -> EpochState:
     """Run the remaining batches of ``state.epoch``; the loss is checked for NaN every ``check_every`` batches.
 
     ``schedule``: an LR schedule stepped after every batch (or None).
+    ``distributed``: on several ranks, the :class:`minidl.distributed.DataParallelTraining` hooks
+    (``model`` is then its DistributedDataParallel wrapper; the state counts the global batches).
     """
     model.train()
     batches = loader.batches(state.order)
+    if distributed is not None:
+        batches = distributed.trim_batches(batches)         # global batches, split into equal parts
     n_batches = len(batches)
     bar = progress_bar(sum(len(b) for b in batches), f"epoch {state.epoch}", show_progress)
     bar.update(sum(len(b) for b in batches[:state.batches_done]))
@@ -148,7 +158,7 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
     started = time.perf_counter() - state.seconds
     try:
         for b in range(state.batches_done, n_batches):
-            x, y = loader.load(batches[b])
+            x, y = loader.load(batches[b] if distributed is None else distributed.local_part(batches[b]))
             logits = model(Tensor(x))
             loss = F.softmax_cross_entropy(logits, y)
             optimizer.zero_grad()
@@ -162,15 +172,19 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
             pending += n
             state.batches_done = b + 1
             stopping = stop is not None and stop.requested
+            if distributed is not None:
+                stopping = distributed.after_step(stopping)      # every rank stops after the same step
             if state.batches_done % check_every == 0 or state.batches_done == n_batches or stopping:
-                batch_loss = float(device_loss)
+                batch_loss, batch_correct = float(device_loss), int(device_correct)
+                if distributed is not None:
+                    batch_loss, batch_correct, pending = distributed.sum_counts(batch_loss, batch_correct, pending)
                 if not math.isfinite(batch_loss):
                     raise TrainingDiverged(
                         f"the training loss became {batch_loss} in epoch {state.epoch}, batch {state.batches_done}/{n_batches} "
                         "(a learning rate too high? With labels on the GPU, a label outside [0, classes) also gives NaN)"
                     )
                 state.loss_sum += batch_loss
-                state.correct += int(device_correct)
+                state.correct += batch_correct
                 state.seen += pending
                 device_loss = device_correct = 0
                 pending = 0
@@ -190,15 +204,22 @@ def train_epoch(model, optimizer, loader, state: EpochState, schedule=None, chec
 
 def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, config: dict,
         batch_schedule=None, epoch_schedule=None, plateau_schedule=None, resume: bool = False,
-        overwrite: bool = False, extra_state: dict | None = None, show_progress: bool = True, log=print) -> dict:
+        overwrite: bool = False, extra_state: dict | None = None, show_progress: bool = True, log=print,
+        distributed=None) -> dict:
     """Train for ``epochs`` epochs (in total, counting those of a resumed run); returns the summary.
 
     In ``out_dir``: checkpoint.pkl (after every epoch and on Ctrl-C), metrics.jsonl (one line per epoch),
     summary.json and curves.png. ``extra_state`` (e.g. the fitted preprocessing) is stored in the checkpoint.
     A folder that already holds a run is continued with ``resume=True``, replaced with ``overwrite=True``,
     and otherwise refused (:class:`RunExistsError`): a finished run is never lost by accident.
+    ``distributed``: a :class:`minidl.distributed.DataParallelTraining` to train on several ranks
+    (``train_loader``'s batch size is then the global batch); only rank 0 logs and writes files.
     """
-    os.makedirs(out_dir, exist_ok=True)
+    writer = distributed is None or distributed.rank == 0
+    if not writer:
+        log, show_progress = (lambda *args, **kwargs: None), False
+    if writer:
+        os.makedirs(out_dir, exist_ok=True)
     ckpt_path = checkpoint_path(out_dir)
     metrics_path = os.path.join(out_dir, "metrics.jsonl")
     schedules = {"batch": batch_schedule, "epoch": epoch_schedule, "plateau": plateau_schedule}
@@ -210,12 +231,23 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
             "random": mrandom.get_state(), "epochs_done": epochs_done, "train_seconds": train_seconds,
             "epoch_state": None if epoch_state is None else epoch_state.state_dict(),
             "extra": extra_state or {},
+            **({} if distributed is None else {"distributed": distributed.state_dict()}),    # collective
         }
+
+    def save(epoch_state):
+        state = snapshot(epoch_state)
+        if writer:
+            save_checkpoint(ckpt_path, state)
 
     epochs_done, train_seconds, epoch_state = 0, 0.0, None
     last_saved = None                    # where the checkpoint on disk stands, once this run has one
-    if resume and os.path.exists(ckpt_path):
-        ckpt = load_checkpoint(ckpt_path)
+    found = resume and os.path.exists(ckpt_path)
+    if distributed is not None:                 # rank 0's files decide, and rank 0 reads them
+        found = distributed.broadcast_object(found if writer else None)
+    if found:
+        ckpt = load_checkpoint(ckpt_path) if writer else None
+        if distributed is not None:
+            ckpt = distributed.broadcast_object(ckpt)
         check_same_config(ckpt["config"], config)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -223,12 +255,14 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
             if s is not None and k in ckpt["schedules"]:
                 s.load_state_dict(ckpt["schedules"][k])
         mrandom.set_state(ckpt["random"])
+        _check_same_world(ckpt, distributed)        # and each rank's own random state
         epochs_done, train_seconds = ckpt["epochs_done"], ckpt["train_seconds"]
         if ckpt["epoch_state"] is not None:
             epoch_state = EpochState(**ckpt["epoch_state"])
         # metrics.jsonl may hold lines written after this checkpoint (a crash between the two writes)
-        history = [h for h in read_jsonl(metrics_path) if h["epoch"] <= epochs_done]
-        _rewrite_jsonl(metrics_path, history)
+        history = [h for h in read_jsonl(metrics_path) if h["epoch"] <= epochs_done] if writer else []
+        if writer:
+            _rewrite_jsonl(metrics_path, history)
         last_saved = (f"epoch {epochs_done + 1}, batch {epoch_state.batches_done}" if epoch_state
                       else f"end of epoch {epochs_done}")
         if epochs_done >= epochs:
@@ -237,7 +271,7 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
             where = f"epoch {epochs_done + 1}" + (f", batch {epoch_state.batches_done + 1}" if epoch_state else "")
             log(f"resumed from {ckpt_path}: continuing at {where}")
     else:
-        found = existing_run_files(out_dir)
+        found = existing_run_files(out_dir) if writer else []
         if found and not (resume or overwrite):
             raise RunExistsError(f"fit: {out_dir} already holds a run ({', '.join(found)}); continue it with "
                                  "resume=True, write this one elsewhere, or replace it with overwrite=True")
@@ -251,12 +285,13 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
         while epochs_done < epochs:
             epoch = epochs_done + 1
             if epoch_state is None:
-                epoch_state = EpochState(epoch, train_loader.shuffled_order())
+                order = train_loader.shuffled_order()
+                epoch_state = EpochState(epoch, order if distributed is None else distributed.broadcast_order(order))
             try:
-                train_epoch(model, optimizer, train_loader, epoch_state, schedules["batch"],
-                            show_progress=show_progress, stop=stop)
+                train_epoch(model if distributed is None else distributed.ddp, optimizer, train_loader, epoch_state,
+                            schedules["batch"], show_progress=show_progress, stop=stop, distributed=distributed)
             except _StopRequested:
-                save_checkpoint(ckpt_path, snapshot(epoch_state))
+                save(epoch_state)
                 last_saved = f"epoch {epoch}, batch {epoch_state.batches_done}"
                 log(f"\ninterrupted: state saved to {ckpt_path} (epoch {epoch}, batch {epoch_state.batches_done}); "
                     "continue with --resume")
@@ -268,7 +303,9 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
                 kept = (f"The last good checkpoint ({ckpt_path}, {last_saved}) is kept" if last_saved is not None
                         else "No checkpoint was written: it diverged before the end of the first epoch")
                 raise TrainingDiverged(f"{exc}. {kept}. Try a lower --lr, or --batch-norm.") from None
-            test = evaluate(model, test_loader)
+            if distributed is not None:
+                distributed.before_evaluation(where=f"at the end of epoch {epoch}")
+            test = evaluate(model, test_loader, distributed)
             train_seconds += epoch_state.seconds
             record = {
                 "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
@@ -283,18 +320,20 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
             if schedules["plateau"] is not None:
                 schedules["plateau"].step(test["accuracy"])
             epochs_done, epoch_state = epoch, None
-            save_checkpoint(ckpt_path, snapshot(None))
+            save(None)
             last_saved = f"end of epoch {epoch}"
-            append_jsonl(metrics_path, record)
+            if writer:
+                append_jsonl(metrics_path, record)
             history.append(record)
             log(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {100 * record['train_accuracy']:.2f}%  "
                 f"test loss {record['test_loss']:.4f} acc {100 * record['test_accuracy']:.2f}%  "
                 f"lr {record['lr']:.4g}  {record['images_per_second']:.0f} img/s  {record['epoch_seconds']:.1f} s")
-            if stop.requested and epochs_done < epochs:
+            stopping = stop.requested if distributed is None else distributed.any(stop.requested)
+            if stopping and epochs_done < epochs:
                 log(f"interrupted: state saved to {ckpt_path} (end of epoch {epoch}); continue with --resume")
                 raise Interrupted()
 
-    if history:
+    if history and writer:
         plot_curves(history, os.path.join(out_dir, "curves.png"))
     last = history[-1] if history else {}
     images = sum(h["images_per_second"] * h["epoch_seconds"] for h in history)
@@ -309,13 +348,26 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
         "backend": backends.get_backend(),
         "parameters": model.num_parameters(),
         "config": config,
+        "world_size": 1 if distributed is None else distributed.world_size,
     }
-    write_json(os.path.join(out_dir, "summary.json"), summary)
+    if writer:
+        write_json(os.path.join(out_dir, "summary.json"), summary)
     return summary
 
 
+def _check_same_world(ckpt: dict, distributed) -> None:
+    """A run resumes on as many ranks as it was started with (minidl.distributed.training.check_same_world);
+    on several, each rank takes back its own random state."""
+    if distributed is not None:
+        distributed.load_state_dict(ckpt.get("distributed"))
+    elif ckpt.get("distributed") is not None:
+        from ..distributed.training import check_same_world
+        check_same_world(ckpt["distributed"], 1)
+
+
 #: options added to the training recipe since its first checkpoints, with the value that meant the old behaviour
-ADDED_OPTIONS = {"bias_lr_mult": 1.0, "bias_decay": True, "warmup": 0.15, "cycle_momentum": False, "nesterov": True}
+ADDED_OPTIONS = {"bias_lr_mult": 1.0, "bias_decay": True, "warmup": 0.15, "cycle_momentum": False, "nesterov": True,
+                 "sync_bn": False, "grad_compression": None}
 
 
 def upgrade_config(saved: dict) -> dict:

@@ -19,9 +19,8 @@ import time
 import numpy as np
 
 from .. import backends
-from .. import random as mrandom
 from .. import data as mdata
-from .. import nn, optim
+from .. import distributed, nn, optim
 from ..kernels.host_memory import keep_freed_memory
 from ..models import NIN
 from .checkpoint import load_checkpoint
@@ -107,6 +106,11 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
                    help="CPU preset: " + ", ".join(f"{k}={v}" for k, v in task.quick.items()))
     p.add_argument("--eval-batch-size", type=int, default=500, help="batch size of the test-set evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="with --batch-norm on several ranks (mpiexec -n N): statistics of the global batch, "
+                        "not of each rank's part")
+    p.add_argument("--grad-compression", choices=["bf16", "fp16"], default=None,
+                   help="on several ranks: average the gradients as 16-bit numbers (half the bytes to send)")
     p.add_argument("--tf32", action="store_true",
                    help="let CuPy's float32 matrix products use TF32 tensor cores (faster, ~1e-3 relative error; "
                         "PyTorch's default for convolutions); no effect on NumPy")
@@ -161,6 +165,8 @@ def parse_config(task: Task, argv=None) -> dict:
             parser.error(f"--{key.replace('_', '-')} must be {expected}, got {value}")
     if config["resume"] and config["overwrite"]:
         parser.error("--resume continues the run in --out and --overwrite replaces it: give one of them")
+    if config["sync_bn"] and not config["batch_norm"]:
+        parser.error("--sync-bn synchronizes batch norm: it needs --batch-norm")
     if config["schedule"] != "onecycle":
         for dest in ("warmup", "cycle_momentum"):
             if dest in explicit:
@@ -276,7 +282,7 @@ def build_schedules(optimizer, config, steps_per_epoch):
     return None, None, None
 
 
-def check_output_folder(config: dict) -> None:
+def check_output_folder(config: dict, world_size: int = 1) -> None:
     """Before any slow work: ``--out`` must be a writable folder that holds no other run.
 
     A folder that already holds a run is refused unless ``--resume`` (continue it: its checkpoint
@@ -298,6 +304,7 @@ def check_output_folder(config: dict) -> None:
             try:
                 saved = load_checkpoint(checkpoint)
                 check_same_config(saved["config"], config)
+                distributed.training.check_same_world(saved.get("distributed"), world_size)
             except (ValueError, KeyError, OSError) as exc:
                 fail(str(exc))
     elif not config["overwrite"]:
@@ -324,19 +331,29 @@ def run(task: Task, argv=None) -> dict:
 
 def _run(task: Task, argv=None) -> dict:
     config = parse_config(task, argv)
-    log = print
     try:
         backend = backends.set_backend(config["backend"])
     except backends.BackendError as exc:
         fail(str(exc))
+    communicator = distributed.training.start_job(backend, config["batch_size"])    # started by mpiexec: N ranks
+    if communicator.rank > 0:
+        config["quiet"] = True                  # only rank 0 prints
+    with distributed.abort_on_error(communicator):          # one rank's error ends every rank
+        return _train(task, config, backend, communicator)
+
+
+def _train(task: Task, config: dict, backend: str, communicator) -> dict:
+    log = print if communicator.rank == 0 else (lambda *args, **kwargs: None)
     backends.set_tf32(config["tf32"])
     if backend == "numpy":
         keep_freed_memory()        # reuse warm host memory between steps (minidl/kernels/host_memory.py)
-    check_output_folder(config)
-    mrandom.manual_seed(config["seed"])
+    if communicator.rank == 0:
+        check_output_folder(config, communicator.size)
+    distributed.seed_ranks(config["seed"], communicator)        # rank 0 (or a single process): the seed itself
     t0 = time.perf_counter()
     try:
-        train, test = load_data(task, config["data"], progress=not config["quiet"], log=log)
+        train, test = distributed.training.rank_zero_first(
+            communicator, lambda: load_data(task, config["data"], progress=not config["quiet"], log=log))
         if train.images.shape[1:] != (task.input_shape[1], task.input_shape[2], task.input_shape[0]):
             log(f"note: images are {train.images.shape[1:]} (H, W, C); the model adapts to {train.images.shape[3]} channels")
     except (mdata.DownloadError, OSError, ValueError) as exc:
@@ -354,8 +371,15 @@ def _run(task: Task, argv=None) -> dict:
         f"({len(train.classes)} classes), ready in {time.perf_counter() - t0:.1f} s; backend: {backend}")
 
     model = build_model(task, config, train)
+    if config["sync_bn"]:
+        distributed.convert_sync_batchnorm(model, communicator)
+    parallel = None if communicator.size == 1 else distributed.DataParallelTraining(
+        model, communicator, compression=config["grad_compression"], batch_size=config["batch_size"])
     log(f"model: NIN, {model.num_parameters():,} parameters, width {config['width']}"
         f"{', batch norm' if config['batch_norm'] else ''}")
+    if parallel is not None:
+        log(f"data parallel: {communicator.size} ranks on {communicator.name.upper()}, "
+            f"{config['batch_size'] // communicator.size} images per rank and step")
     optimizer = build_optimizer(model, config)
     schedules = build_schedules(optimizer, config, len(train_loader))
     started = time.perf_counter()
@@ -363,7 +387,7 @@ def _run(task: Task, argv=None) -> dict:
         summary = fit(model, optimizer, train_loader, test_loader, config["epochs"], config["out"],
                       {k: v for k, v in config.items()}, *schedules, resume=config["resume"],
                       overwrite=config["overwrite"], extra_state={"preprocess": preprocess.state_dict()},
-                      show_progress=not config["quiet"], log=log)
+                      show_progress=not config["quiet"], log=log, distributed=parallel)
     except TrainingDiverged as exc:
         fail(str(exc))
     except OSError as exc:                      # a full disk, a folder removed under the run
@@ -371,7 +395,8 @@ def _run(task: Task, argv=None) -> dict:
              "there is kept: make room, then continue with --resume")
     summary.update(wall_seconds=time.perf_counter() - t0, run_seconds=time.perf_counter() - started,
                    machine=_machine(), date=time.strftime("%Y-%m-%d"))
-    write_json(os.path.join(config["out"], "summary.json"), summary)
+    if communicator.rank == 0:
+        write_json(os.path.join(config["out"], "summary.json"), summary)
     log(f"done: test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs; "
         f"training {summary['train_seconds']:.0f} s in all at {summary['images_per_second']:.0f} img/s; "
         f"this run's wall time {summary['wall_seconds']:.0f} s; results in {config['out']}")
