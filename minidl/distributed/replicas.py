@@ -47,6 +47,6 @@ def check_replicas_agree(module, communicator, where: str = "") -> None:
         raise ReplicasDiverged(
             f"the {communicator.size} ranks no longer hold the same weights{' ' + where if where else ''}: "
             f"{differ.size} of {len(names)} parameters differ, first {names[first]} "
-            f"(sum of weights from {low[0, first]!r} to {high[0, first]!r} across ranks). "
+            f"(sum of weights from {float(low[0, first])!r} to {float(high[0, first])!r} across ranks). "
             "Every rank must apply the same update: a rank that skipped a step or a non-deterministic kernel "
             "does this; the last checkpoint is kept")

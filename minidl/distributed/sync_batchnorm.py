@@ -126,7 +126,7 @@ class SyncBatchNorm(BatchNorm2d):
                     sync.set_buffer("running_mean", child.running_mean)
                     sync.set_buffer("running_var", child.running_var)
                     sync.train(child.training)
-                    setattr(parent, name, sync)
+                    parent._modules[name] = sync          # in place: the order of the modules stays
         return module
 
 
