@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import traceback
 
 
 def _report(rank: int, size: int, exc_type, exc, tb) -> None:
     lines = traceback.format_exception(exc_type, exc, tb)
     text = "".join(f"[rank {rank}/{size}] {line}" for chunk in lines for line in chunk.splitlines(True))
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
-    sys.stderr.write(f"[rank {rank}/{size}] aborting the whole job (MPI_Abort) so that no rank waits forever\n")
+    text = (text if text.endswith("\n") else text + "\n") + \
+        f"[rank {rank}/{size}] aborting the whole job (MPI_Abort) so that no rank waits forever\n"
+    sys.stderr.write(text)
     sys.stderr.flush()
+    time.sleep(0.2)          # let the launcher forward this message before it tears the job down
 
 
 def install_excepthook(communicator) -> None:
@@ -65,6 +68,8 @@ def abort_on_error(communicator, keep=(KeyboardInterrupt,), agreed_exit_codes=(1
             sys.stderr.write(f"[rank {communicator.rank}/{communicator.size}] {exc.code}\n")
         sys.stderr.write(f"[rank {communicator.rank}/{communicator.size}] exit status {code}: "
                          "aborting the whole job (MPI_Abort)\n")
+        sys.stderr.flush()
+        time.sleep(0.2)
         communicator.abort(code)
     except BaseException:
         _report(communicator.rank, communicator.size, *sys.exc_info())
