@@ -5,6 +5,7 @@
     fit OUT [--epochs E] [--dtype float64] [--compression bf16] [--resume] [--step-seconds S]
             [--fail-rank R --fail-step K] [--diverge-rank R --diverge-step K]
     sync_bn OUT       SyncBatchNorm on this rank's part of a global batch; rank 0 saves what it gathered
+    nccl OUT          NCCL collectives on CuPy arrays (needs a GPU); rank 0 saves what every rank got
 """
 import argparse
 import os
@@ -118,9 +119,27 @@ def sync_bn_job(args, communicator):
                  mean=np.stack([r["mean"] for r in gathered]), var=np.stack([r["var"] for r in gathered]))
 
 
+def nccl_job(args, communicator):
+    """all_reduce (sum, mean, max, bf16) and broadcast of CuPy arrays through NCCL; every rank's results gathered."""
+    import cupy
+    rank = communicator.rank
+    values = cupy.arange(1000, dtype=cupy.float32) * (rank + 1)
+    got = {}
+    for op in ("sum", "mean", "max"):
+        got[op] = communicator.all_reduce(values.copy(), op).get()
+    got["bf16_mean"] = communicator.all_reduce(values.copy(), "mean", compression="bf16").get()
+    root = communicator.size - 1                                  # the last rank sends its values, reversed
+    got["broadcast"] = communicator.broadcast(values[::-1].copy() if rank == root else values.copy(), root).get()
+    counts = communicator.all_reduce(cupy.array([rank + 1], dtype=cupy.int64), "sum").get()
+    gathered = communicator.gather_object({"name": communicator.name, "counts": counts, **got}, 0)
+    if rank == 0:
+        np.savez(os.path.join(args.out, "nccl.npz"), names=np.array([g["name"] for g in gathered]),
+                 **{key: np.stack([g[key] for g in gathered]) for key in ("counts", *got)})
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("job", choices=["fit", "sync_bn"])
+    p.add_argument("job", choices=["fit", "sync_bn", "nccl"])
     p.add_argument("out")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -133,9 +152,12 @@ def main():
     p.add_argument("--diverge-step", type=int, default=-1)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    communicator = distributed.init()
+    if args.job == "nccl":
+        minidl.set_backend("cupy")
+        distributed.use_local_gpu()
+    communicator = distributed.init("nccl" if args.job == "nccl" else "auto")
     minidl.manual_seed(0)
-    {"fit": fit_job, "sync_bn": sync_bn_job}[args.job](args, communicator)
+    {"fit": fit_job, "sync_bn": sync_bn_job, "nccl": nccl_job}[args.job](args, communicator)
 
 
 if __name__ == "__main__":

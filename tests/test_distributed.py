@@ -281,3 +281,54 @@ def test_sync_bn_option_needs_batch_norm(capsys):
         parse_config(task, ["--sync-bn"])
     assert exc.value.code == 2 and "--sync-bn synchronizes batch norm: it needs --batch-norm" in capsys.readouterr().err
     assert parse_config(task, ["--sync-bn", "--batch-norm", "--grad-compression", "bf16"])["grad_compression"] == "bf16"
+
+
+# -- faults ---------------------------------------------------------------------------------------------------
+class Aborted(Exception):
+    pass
+
+
+class AbortRecorder(TwoRankStub):
+    def abort(self, code=1):
+        self.aborted = code
+        raise Aborted(code)
+
+
+@pytest.mark.parametrize("error, code", [(RuntimeError("boom"), 1), (SystemExit(2), 2), (SystemExit("bad data"), 1)])
+def test_an_error_inside_abort_on_error_aborts_every_rank(error, code, capsys):
+    stub = AbortRecorder()
+    with pytest.raises(Aborted):
+        with distributed.abort_on_error(stub):
+            raise error
+    assert stub.aborted == code
+    err = capsys.readouterr().err
+    assert "[rank 0/2]" in err and "aborting the whole job" in err
+    if isinstance(error, RuntimeError):
+        assert "[rank 0/2] RuntimeError: boom" in err
+
+
+@pytest.mark.parametrize("error", [SystemExit(0), SystemExit(None), SystemExit(130), KeyboardInterrupt()])
+def test_agreed_exits_pass_through_abort_on_error(error):
+    stub = AbortRecorder()
+    with pytest.raises(type(error)):
+        with distributed.abort_on_error(stub):
+            raise error
+    assert not hasattr(stub, "aborted")
+
+
+def test_a_world_of_one_keeps_its_errors():
+    with pytest.raises(SystemExit):
+        with distributed.abort_on_error(SingleProcessCommunicator()):
+            sys.exit(2)
+
+
+def test_the_excepthook_reports_and_aborts(monkeypatch, capsys):
+    stub = AbortRecorder()
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)       # restored after the test
+    distributed.install_excepthook(stub)
+    try:
+        raise ValueError("on one rank")
+    except ValueError:
+        with pytest.raises(Aborted):
+            sys.excepthook(*sys.exc_info())
+    assert stub.aborted == 1 and "[rank 0/2] ValueError: on one rank" in capsys.readouterr().err

@@ -251,3 +251,25 @@ def test_the_training_script_runs_on_two_ranks(tmp_path, monkeypatch):
     assert refused.returncode == 2
     assert refused.stderr.strip() == ("error: --batch-size 7 is the global batch, split over 2 ranks: "
                                       "it must be a multiple of 2 (e.g. 6)")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_nccl_collectives_on_the_gpu(ranks, tmp_path, require_cupy):
+    """NCCL on one GPU: a world of 1, and 2 ranks sharing it (NCCL_MULTI_RANK_GPU_ENABLE=1, NCCL 2.30+)."""
+    pytest.importorskip("cupy.cuda.nccl", reason="CuPy without NCCL (pip install nvidia-nccl-cu12 / -cu13)")
+    env = {**environment(), "NCCL_MULTI_RANK_GPU_ENABLE": "1"}
+    out = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, JOBS, "nccl", str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    got = np.load(tmp_path / "nccl.npz")
+    assert list(got["names"]) == ["nccl"] * ranks
+    base = np.arange(1000, dtype=np.float32)
+    total = base * sum(r + 1 for r in range(ranks))
+    for rank in range(ranks):
+        np.testing.assert_array_equal(got["sum"][rank], total)
+        np.testing.assert_allclose(got["mean"][rank], total / ranks, rtol=1e-7)
+        np.testing.assert_array_equal(got["max"][rank], base * ranks)
+        np.testing.assert_allclose(got["bf16_mean"][rank], total / ranks, rtol=2 * 2.0**-8)   # two roundings
+        assert got["counts"][rank][0] == sum(r + 1 for r in range(ranks))
+        np.testing.assert_array_equal(got["broadcast"][rank], (base * ranks)[::-1])      # from the last rank
