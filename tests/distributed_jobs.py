@@ -2,7 +2,7 @@
 
 (Not a test module itself: each job is one process of a data-parallel run, on tiny data made here.)
 
-    fit OUT [--epochs E] [--dtype float64] [--compression bf16] [--resume] [--step-seconds S]
+    fit OUT [--epochs E] [--dtype float64] [--compression bf16] [--random] [--resume] [--step-seconds S]
             [--fail-rank R --fail-step K] [--diverge-rank R --diverge-step K]
     sync_bn OUT       SyncBatchNorm on this rank's part of a global batch; rank 0 saves what it gathered
     nccl OUT          NCCL collectives on CuPy arrays (needs a GPU); rank 0 saves what every rank got
@@ -60,9 +60,10 @@ def fit_job(args, communicator):
     distributed.seed_ranks(0, communicator)
     train, test = tiny_datasets()
     prep = mdata.Standardize().fit(mdata.to_float(train.images))
-    train_loader = mdata.DataLoader(train, BATCH, shuffle=True, transform=prep)
+    augment = mdata.Augment(pad=1, flip=True) if args.random else None       # --random: per-rank random draws
+    train_loader = mdata.DataLoader(train, BATCH, shuffle=True, transform=prep, augment=augment)
     test_loader = mdata.DataLoader(test, EVAL_BATCH, shuffle=False, transform=prep)
-    model = NIN(num_classes=3, width=0.05, dropout=0.0)
+    model = NIN(num_classes=3, width=0.05, dropout=0.25 if args.random else 0.0)
     if args.dtype == "float64":
         model = InFloat64(model)
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
@@ -86,7 +87,7 @@ def fit_job(args, communicator):
         if steps["n"] == args.diverge_step and communicator.rank == args.diverge_rank:
             next(iter(model.parameters())).data[...] += 1e-3
     opt.step = step
-    config = {"job": "fit", "dtype": args.dtype, "compression": args.compression}
+    config = {"job": "fit", "dtype": args.dtype, "compression": args.compression, "random": args.random}
     try:
         fit(model, opt, train_loader, test_loader, args.epochs, args.out, config, batch_schedule=sched,
             resume=args.resume, show_progress=False, log=print if communicator.rank == 0 else (lambda *a: None),
@@ -145,6 +146,7 @@ def main():
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--compression", default=None, choices=["bf16", "fp16"])
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--random", action="store_true", help="dropout 0.25 and augmentation")
     p.add_argument("--step-seconds", type=float, default=0.0)
     p.add_argument("--fail-rank", type=int, default=-1)
     p.add_argument("--fail-step", type=int, default=-1)

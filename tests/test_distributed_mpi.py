@@ -73,13 +73,14 @@ def wait_for(predicate, seconds, what):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Three epochs of the same tiny training: one process and 2 ranks, in float32 and float64."""
+    """Three epochs of the same tiny training: one process and 2 ranks, in float32 and float64; and 2 ranks
+    with dropout and augmentation (random draws that differ per rank), the reference of the resume tests."""
     base = tmp_path_factory.mktemp("runs")
     done = {}
-    for name, ranks, dtype in [("one32", 1, "float32"), ("two32", 2, "float32"),
-                               ("one64", 1, "float64"), ("two64", 2, "float64")]:
+    for name, ranks, options in [("one32", 1, []), ("two32", 2, []), ("one64", 1, ["--dtype", "float64"]),
+                                 ("two64", 2, ["--dtype", "float64"]), ("two32_random", 2, ["--random"])]:
         out = base / name
-        run_job(ranks, "fit", out, "--dtype", dtype)
+        run_job(ranks, "fit", out, *options)
         done[name] = str(out)
     return done
 
@@ -130,7 +131,7 @@ def test_ranks_with_different_weights_stop_with_a_clear_error(tmp_path):
 
 
 def test_ctrl_c_to_mpiexec_saves_once_and_resume_is_exact(runs, tmp_path):
-    job = start_job(2, "fit", tmp_path, "--step-seconds", "0.25")
+    job = start_job(2, "fit", tmp_path, "--random", "--step-seconds", "0.25")
     try:
         wait_for(lambda: os.path.exists(tmp_path / "checkpoint.pkl"), TIMEOUT, "the first epoch's checkpoint")
         time.sleep(0.6)                                   # into the second epoch
@@ -141,13 +142,14 @@ def test_ctrl_c_to_mpiexec_saves_once_and_resume_is_exact(runs, tmp_path):
     assert job.returncode == 130, err
     state = checkpoint(tmp_path)
     assert state["epoch_state"] is not None or state["epochs_done"] >= 2, "stopped mid-epoch, or at an epoch's end"
-    assert len(state["distributed"]["random"]) == 2
-    run_job(2, "fit", tmp_path, "--resume")
-    one, two = weights(runs["two32"]), weights(tmp_path)
+    streams = state["distributed"]["random"]
+    assert len(streams) == 2 and streams[0] != streams[1], "each rank has its own random stream, saved"
+    run_job(2, "fit", tmp_path, "--random", "--resume")
+    one, two = weights(runs["two32_random"]), weights(tmp_path)
     for k in one:
         np.testing.assert_array_equal(two[k], one[k], err_msg=k)
     assert [r["epoch"] for r in metrics(tmp_path)] == [1, 2, 3]
-    for a, b in zip(metrics(runs["two32"]), metrics(tmp_path)):
+    for a, b in zip(metrics(runs["two32_random"]), metrics(tmp_path)):
         # the same steps; only the running loss, summed in float32 between reads, is regrouped at the stop:
         # at most one rounding per batch of the epoch (6) of the sum
         assert abs(a["train_loss"] - b["train_loss"]) <= 6 * EPS32 * a["train_loss"]
@@ -169,7 +171,7 @@ def test_sigterm_to_mpiexec_stops_the_same_way(tmp_path):
 
 
 def test_a_killed_rank_ends_the_job_and_resume_restarts_from_the_last_checkpoint(runs, tmp_path):
-    job = start_job(2, "fit", tmp_path, "--step-seconds", "0.25")
+    job = start_job(2, "fit", tmp_path, "--random", "--step-seconds", "0.25")
     try:
         wait_for(lambda: os.path.exists(tmp_path / "checkpoint.pkl"), TIMEOUT, "the first epoch's checkpoint")
         os.kill(int((tmp_path / "pid.1").read_text()), signal.SIGKILL)
@@ -179,9 +181,9 @@ def test_a_killed_rank_ends_the_job_and_resume_restarts_from_the_last_checkpoint
     assert job.returncode != 0
     saved = checkpoint(tmp_path)
     assert saved["epoch_state"] is None and saved["epochs_done"] >= 1          # the end of an epoch
-    out = run_job(2, "fit", tmp_path, "--resume")
+    out = run_job(2, "fit", tmp_path, "--random", "--resume")
     assert f"continuing at epoch {saved['epochs_done'] + 1}" in out.stdout
-    one, two = weights(runs["two32"]), weights(tmp_path)
+    one, two = weights(runs["two32_random"]), weights(tmp_path)
     for k in one:
         np.testing.assert_array_equal(two[k], one[k], err_msg=k)
 
