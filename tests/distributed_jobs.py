@@ -6,6 +6,7 @@
             [--fail-rank R --fail-step K] [--diverge-rank R --diverge-step K]
     sync_bn OUT       SyncBatchNorm on this rank's part of a global batch; rank 0 saves what it gathered
     nccl OUT          NCCL collectives on CuPy arrays (needs a GPU); rank 0 saves what every rank got
+    collectives OUT   the MPI communicator's collectives on NumPy arrays; rank 0 saves what every rank got
 """
 import argparse
 import os
@@ -138,9 +139,40 @@ def nccl_job(args, communicator):
                  **{key: np.stack([g[key] for g in gathered]) for key in ("counts", *got)})
 
 
+def collectives_job(args, communicator):
+    """Every collective of the MPI communicator once, on awkward arrays; what each rank got is gathered."""
+    rank, size = communicator.rank, communicator.size
+    got = {}
+    values = np.arange(12, dtype=np.float64).reshape(3, 4) * (rank + 1)
+    for op in ("sum", "mean", "max", "min"):
+        got[op] = communicator.all_reduce(values.copy(), op)
+    strided = np.zeros((4, 6), dtype=np.float32)
+    view = strided[:, ::2]                                       # not contiguous: reduced through a copy
+    view[...] = rank + 1
+    communicator.all_reduce(view, "sum")
+    got["strided"] = strided
+    got["ints"] = communicator.all_reduce(np.array([rank, 2**40 + rank], dtype=np.int64), "sum")
+    x = np.random.default_rng(rank).standard_normal(1001).astype(np.float32)
+    got["bf16"] = communicator.all_reduce(x.copy(), "mean", compression="bf16")
+    got["fp16"] = communicator.all_reduce(x.copy(), "mean", compression="fp16")
+    got["exact"] = communicator.all_reduce(x.copy(), "mean")
+    got["broadcast"] = communicator.broadcast(np.full(5, float(rank)), root=size - 1)
+    try:
+        communicator.all_reduce(np.arange(3), "mean")
+        got["mean_of_ints"] = "no error"
+    except ValueError as exc:
+        got["mean_of_ints"] = str(exc)
+    communicator.barrier()
+    got["object"] = communicator.broadcast_object({"from": rank}, root=size - 1)["from"]
+    gathered = communicator.gather_object(got, 0)
+    if rank == 0:
+        np.savez(os.path.join(args.out, "collectives.npz"),
+                 **{key: np.stack([np.asarray(g[key]) for g in gathered]) for key in got})
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("job", choices=["fit", "sync_bn", "nccl"])
+    p.add_argument("job", choices=["fit", "sync_bn", "nccl", "collectives"])
     p.add_argument("out")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -159,7 +191,8 @@ def main():
         distributed.use_local_gpu()
     communicator = distributed.init("nccl" if args.job == "nccl" else "auto")
     minidl.manual_seed(0)
-    {"fit": fit_job, "sync_bn": sync_bn_job, "nccl": nccl_job}[args.job](args, communicator)
+    {"fit": fit_job, "sync_bn": sync_bn_job, "nccl": nccl_job, "collectives": collectives_job}[args.job](
+        args, communicator)
 
 
 if __name__ == "__main__":

@@ -213,6 +213,32 @@ def test_gradient_compression_changes_the_loss_by_its_rounding_only(runs, tmp_pa
         assert compressed[-1]["train_loss"] < compressed[0]["train_loss"]
 
 
+def test_mpi_collectives_on_numpy_arrays(tmp_path):
+    run_job(2, "collectives", tmp_path)
+    got = np.load(tmp_path / "collectives.npz")
+    base = np.arange(12, dtype=np.float64).reshape(3, 4)
+    x = [np.random.default_rng(r).standard_normal(1001).astype(np.float32) for r in range(2)]
+    for rank in range(2):                                      # every rank holds the same results
+        np.testing.assert_array_equal(got["sum"][rank], 3 * base)
+        np.testing.assert_array_equal(got["mean"][rank], 1.5 * base)
+        np.testing.assert_array_equal(got["max"][rank], 2 * base)
+        np.testing.assert_array_equal(got["min"][rank], base)
+        expected = np.zeros((4, 6), dtype=np.float32)
+        expected[:, ::2] = 3
+        np.testing.assert_array_equal(got["strided"][rank], expected)       # the view's values only
+        np.testing.assert_array_equal(got["ints"][rank], [1, 2**41 + 1])    # exact integers
+        np.testing.assert_array_equal(got["exact"][rank], (x[0] + x[1]) / 2)
+        # each 16-bit number is rounded, then the sum: 2^-8 (bf16) / 2^-11 (fp16) of the largest term, twice
+        bound = np.maximum(np.abs(x[0]), np.abs(x[1]))
+        assert np.all(np.abs(got["bf16"][rank] - got["exact"][rank]) <= 2 * 2.0**-8 * bound + 1e-30)
+        assert np.all(np.abs(got["fp16"][rank] - got["exact"][rank]) <= 2 * 2.0**-11 * bound + 6e-8)
+        assert not np.array_equal(got["bf16"][rank], got["exact"][rank])
+        np.testing.assert_array_equal(got["broadcast"][rank], np.full(5, 1.0))
+        assert got["object"][rank] == 1
+        assert str(got["mean_of_ints"][rank]) == "all_reduce: op 'mean' needs a floating array, got int64 (use 'sum')"
+    np.testing.assert_array_equal(got["bf16"][0], got["bf16"][1])
+
+
 def test_sync_batch_norm_on_two_ranks_is_batch_norm_of_the_global_batch(tmp_path):
     run_job(2, "sync_bn", tmp_path)
     import minidl

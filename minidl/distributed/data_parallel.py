@@ -59,7 +59,7 @@ class Bucket:
         """Gradients -> flat buffer -> one all-reduce (mean) -> gradients. A missing gradient counts as zeros."""
         first = self.params[0]
         xp = get_array_module(first.data)
-        if self.buffer is None:
+        if self.buffer is None or get_array_module(self.buffer) is not xp:     # first use, or moved backend
             self.buffer = xp.empty(self.size, dtype=first.data.dtype)
         offset = 0
         for p in self.params:

@@ -53,8 +53,9 @@ class MPICommunicator(Communicator):
 
     @staticmethod
     def _write_back(array, host):
+        """Copy the reduced host buffer back into ``array`` (a CuPy array, or a non-contiguous NumPy one)."""
         if backends.is_cupy_array(array):
-            array.set(host) if array.flags.c_contiguous else array.__setitem__(Ellipsis, host)
+            array[...] = backends.to_backend(host, "cupy")
         else:
             array[...] = host
 
