@@ -332,3 +332,26 @@ def test_the_excepthook_reports_and_aborts(monkeypatch, capsys):
         with pytest.raises(Aborted):
             sys.excepthook(*sys.exc_info())
     assert stub.aborted == 1 and "[rank 0/2] ValueError: on one rank" in capsys.readouterr().err
+
+
+def test_the_script_refuses_to_resume_a_run_of_two_ranks_alone(tmp_path, monkeypatch, capsys):
+    from minidl.train.checkpoint import load_checkpoint, save_checkpoint
+    from minidl.train.recipe import run
+    from test_recipe import load_script, make_png_tar
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "cache"))
+    task = load_script("train_nin_cifar10").CIFAR10
+    make_png_tar(tmp_path / "toy.tar.gz")
+    args = ["--data", str(tmp_path / "toy.tar.gz"), "--backend", "numpy", "--width", "0.05", "--batch-size", "6",
+            "--out", str(tmp_path / "run"), "--quiet", "--schedule", "plateau", "--epochs", "1"]
+    assert run(task, args)["world_size"] == 1
+    path = tmp_path / "run" / "checkpoint.pkl"
+    state = load_checkpoint(path)
+    state.pop("format_version", None)
+    state["distributed"] = {"world_size": 2, "random": [state["random"], state["random"]]}   # as 2 ranks write it
+    save_checkpoint(path, state)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        run(task, args[:-1] + ["2", "--resume"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1
+    assert "written by a job of 2 rank(s), this one has 1; resume with mpiexec -n 2" in err
