@@ -367,7 +367,7 @@ def _check_same_world(ckpt: dict, distributed) -> None:
 
 #: options added to the training recipe since its first checkpoints, with the value that meant the old behaviour
 ADDED_OPTIONS = {"bias_lr_mult": 1.0, "bias_decay": True, "warmup": 0.15, "cycle_momentum": False, "nesterov": True,
-                 "sync_bn": False, "grad_compression": None}
+                 "sync_bn": False, "grad_compression": None, "head": "gap"}
 
 
 def upgrade_config(saved: dict) -> dict:

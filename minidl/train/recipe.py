@@ -23,6 +23,7 @@ from .. import data as mdata
 from .. import distributed, nn, optim
 from ..kernels.host_memory import keep_freed_memory
 from ..models import NIN
+from ..models.nin import HEADS
 from .checkpoint import load_checkpoint
 from .loop import Interrupted, TrainingDiverged, check_same_config, checkpoint_path, existing_run_files, fit, upgrade_config
 from .report import write_json
@@ -94,6 +95,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     p.add_argument("--init", type=init_scheme, default=d.get("init", "he"),
                    help="how every conv starts: he (He normal, zero bias), uniform (PyTorch's layer default, "
                         "U(+-1/sqrt(fan_in)) for weight and bias) or a number, a Gaussian std such as 0.05")
+    p.add_argument("--head", choices=list(HEADS), default="gap",
+                   help="the classifier: gap (global average pooling, the paper's NIN) or the fully connected "
+                        "heads of its comparison, fc and fc-dropout")
     p.add_argument("--pool2", choices=["max", "avg"], default="max",
                    help="second pooling: max (the paper's table) or avg (its Caffe model)")
     p.add_argument("--subset", type=int, default=None, help="train on a random (seeded) subset of this many images")
@@ -240,7 +244,7 @@ def build_model(task: Task, config: dict, train) -> NIN:
     """The NIN of ``config`` for the classes and channels of the training set."""
     return NIN(num_classes=len(train.classes), in_channels=train.images.shape[3], batch_norm=config["batch_norm"],
                dropout=config["dropout"], width=config["width"], pool2=config["pool2"], channels=task.channels,
-               init=config["init"])
+               init=config["init"], head=config["head"], image_size=train.images.shape[1:3])
 
 
 def parameter_groups(model, config) -> list:
@@ -376,7 +380,7 @@ def _train(task: Task, config: dict, backend: str, communicator) -> dict:
     parallel = None if communicator.size == 1 else distributed.DataParallelTraining(
         model, communicator, compression=config["grad_compression"], batch_size=config["batch_size"])
     log(f"model: NIN, {model.num_parameters():,} parameters, width {config['width']}"
-        f"{', batch norm' if config['batch_norm'] else ''}")
+        f"{', batch norm' if config['batch_norm'] else ''}{', head ' + config['head'] if config['head'] != 'gap' else ''}")
     if parallel is not None:
         log(f"data parallel: {communicator.size} ranks on {communicator.name.upper()}, "
             f"{config['batch_size'] // communicator.size} images per rank and step")
