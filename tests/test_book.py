@@ -71,3 +71,43 @@ def test_each_chapter_opens_as_a_notebook():
         notebook = jupytext.reads(read(name), fmt="md")
         code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
         assert [c.strip() for c in code] == [b.strip() for b in python_blocks(read(name))], name
+
+
+PAGE = """Some text.
+
+```python
+x = 6 * 7
+print(x)
+```
+
+```text
+{shown}
+```
+
+```python
+# output varies
+print("a timing")
+```
+
+```text
+something else
+```
+
+```python
+print("not shown yet")
+```
+"""
+
+
+def test_the_runner_compares_printed_and_shown_outputs_and_rewrites_them():
+    from book_pages import rewrite
+    good = PAGE.format(shown="42")
+    problems = differences(run(good))
+    assert len(problems) == 1 and "block 3 prints output the page does not show" in problems[0]
+    wrong = PAGE.format(shown="41")
+    problems = differences(run(wrong))
+    assert len(problems) == 2 and "block 1 printed\n42\n\nbut the page shows\n41" in problems[0]
+    fixed = rewrite(wrong, run(wrong))
+    assert differences(run(fixed)) == []
+    assert "```text\n42\n```" in fixed and "```text\na timing\n```" in fixed
+    assert fixed.endswith('print("not shown yet")\n```\n\n```text\nnot shown yet\n```\n')
