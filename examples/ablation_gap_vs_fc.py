@@ -41,13 +41,13 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], allow_abbrev=False,
         epilog="Options after these (or after --) go to the training recipe: see "
-               "python examples/train_nin_cifar10.py --help. --head, --seed, --out and --resume are set here.")
+               "python examples/train_nin_cifar10.py --help. --head, --seed, --out and --resume are set here (--overwrite is refused).")
     p.add_argument("--heads", nargs="+", choices=ORDER, default=list(ORDER), help="the heads to train")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="one run per head and seed")
     p.add_argument("--out", default="runs/ablation-gap-vs-fc", help="folder of the runs and the table")
     args, recipe_argv = p.parse_known_args(argv)
     recipe_argv = [a for a in recipe_argv if a != "--"]
-    for reserved in ("--head", "--seed", "--out", "--resume"):
+    for reserved in ("--head", "--seed", "--out", "--resume", "--overwrite"):
         if any(a == reserved or a.startswith(reserved + "=") for a in recipe_argv):
             p.error(f"{reserved} is set by the ablation for each run; leave it out of the recipe's options")
     parse_config(CIFAR10, recipe_argv)              # bad recipe options stop here, before any training
