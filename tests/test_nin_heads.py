@@ -66,12 +66,12 @@ def test_default_head_keeps_the_state_dict_of_earlier_nins():
 @pytest.mark.parametrize("head", ["fc", "fc-dropout"])
 def test_fc_head_gradcheck_reaches_classifier_and_features(head, rng):
     minidl.manual_seed(5)
-    model = to_float64(NIN(width=0.05, dropout=0.0, head=head, image_size=8))
+    model = to_float64(NIN(num_classes=3, width=0.05, dropout=0.0, head=head, image_size=8))
     model.eval()                                            # dropout off: the function gradcheck sees is fixed
     x = minidl.tensor(rng.standard_normal((2, 3, 8, 8)))
-    labels = np.array([2, 5])
+    labels = np.array([2, 0])
     linear = model.classifier[-1]
-    assert linear.weight.shape == (10, 10 * 2 * 2)
+    assert linear.weight.shape == (3, 3 * 2 * 2)            # 3 maps of 2x2 (8 -> 4 -> 2)
     assert minidl.gradcheck(lambda *ps: F.softmax_cross_entropy(model(x), labels),
                             [linear.weight, linear.bias, model.features[0][0].bias, model.features[6][4].weight])
 
