@@ -15,10 +15,13 @@ Every option this script does not know goes to the recipe unchanged, so a reduce
 Each run writes into OUT/<head>-seed<seed>/ as the training script does and is resumed there
 (``--resume``), so a stopped ablation continues where it stopped and a finished run is not
 trained again. The table goes to the screen and to OUT/table.md; the figures to OUT/results.json.
+``--table-only`` trains nothing: it makes the table of the runs in OUT that have finished (their
+summary.json), for instance while the rest of an ablation is still running.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -45,12 +48,15 @@ def parse_args(argv=None):
     p.add_argument("--heads", nargs="+", choices=ORDER, default=list(ORDER), help="the heads to train")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="one run per head and seed")
     p.add_argument("--out", default="runs/ablation-gap-vs-fc", help="folder of the runs and the table")
+    p.add_argument("--table-only", action="store_true",
+                   help="train nothing: the table of the runs in --out that have finished")
     args, recipe_argv = p.parse_known_args(argv)
     recipe_argv = [a for a in recipe_argv if a != "--"]
     for reserved in ("--head", "--seed", "--out", "--resume", "--overwrite"):
         if any(a == reserved or a.startswith(reserved + "=") for a in recipe_argv):
             p.error(f"{reserved} is set by the ablation for each run; leave it out of the recipe's options")
-    parse_config(CIFAR10, recipe_argv)              # bad recipe options stop here, before any training
+    if not args.table_only:
+        parse_config(CIFAR10, recipe_argv)          # bad recipe options stop here, before any training
     return args, recipe_argv
 
 
@@ -70,28 +76,44 @@ def train_all(args, recipe_argv) -> dict:
     return results
 
 
+def finished_runs(args) -> dict:
+    """{head: [summary of each seed whose run finished]}, read from OUT/<head>-seed<seed>/summary.json."""
+    results = {}
+    for head in args.heads:
+        for seed in args.seeds:
+            path = os.path.join(run_dir(args.out, head, seed), "summary.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    results.setdefault(head, []).append(json.load(f))
+    if not results:
+        print(f"ablation: no finished run in {args.out} (no <head>-seed<seed>/summary.json)", file=sys.stderr)
+        sys.exit(2)
+    return results
+
+
 def table(results: dict) -> str:
     """A Markdown table: parameters, train and test error per seed, their mean, the paper's test error."""
-    seeds = max(len(v) for v in results.values())
-    head_row = ["head", "parameters", "train error", *[f"test error, seed {i + 1}" for i in range(seeds)],
+    seeds = sorted({r["config"]["seed"] for runs in results.values() for r in runs})
+    head_row = ["head", "parameters", "train error", *[f"test error, seed {s}" for s in seeds],
                 "mean test error", "paper's test error"]
     lines = ["| " + " | ".join(head_row) + " |", "|" + "---|" * len(head_row)]
     for head in ORDER:
         if head not in results:
             continue
         runs = results[head]
-        test = [100 * (1 - r["test_accuracy"]) for r in runs]
+        test = {r["config"]["seed"]: 100 * (1 - r["test_accuracy"]) for r in runs}
         train = statistics.mean(100 * (1 - r["train_accuracy"]) for r in runs)
-        mean = f"{statistics.mean(test):.2f}%" + (f" ± {statistics.stdev(test):.2f}" if len(test) > 1 else "")
+        errors = list(test.values())
+        mean = f"{statistics.mean(errors):.2f}%" + (f" ± {statistics.stdev(errors):.2f}" if len(errors) > 1 else "")
         cells = [f"`{head}`", f"{runs[0]['parameters']:,}", f"{train:.2f}%",
-                 *[f"{e:.2f}%" for e in test], *[""] * (seeds - len(test)), mean, f"{PAPER_TEST_ERROR[head]:.2f}%"]
+                 *[f"{test[s]:.2f}%" if s in test else "" for s in seeds], mean, f"{PAPER_TEST_ERROR[head]:.2f}%"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
     args, recipe_argv = parse_args(argv)
-    results = train_all(args, recipe_argv)
+    results = finished_runs(args) if args.table_only else train_all(args, recipe_argv)
     text = table(results)
     print("\n" + text)
     os.makedirs(args.out, exist_ok=True)
@@ -102,6 +124,7 @@ def main(argv=None) -> None:
     os.replace(os.path.join(args.out, "table.md.tmp"), os.path.join(args.out, "table.md"))
     write_json(os.path.join(args.out, "results.json"),
                {"recipe_options": recipe_argv, "seeds": args.seeds, "paper_test_error": PAPER_TEST_ERROR,
+                "seeds_run": {h: [r["config"]["seed"] for r in rs] for h, rs in results.items()},
                 "runs": {h: [{k: r[k] for k in ("test_accuracy", "best_test_accuracy", "train_accuracy",
                                                  "parameters", "train_seconds", "images_per_second")}
                              for r in rs] for h, rs in results.items()}})

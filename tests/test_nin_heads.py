@@ -145,6 +145,16 @@ def test_ablation_script_trains_each_head_and_writes_the_table(tmp_path, monkeyp
     ablation.main(argv)                                      # a finished ablation is read back, not retrained
     assert (out / "fc-seed0" / "metrics.jsonl").read_text() == before
     assert (out / "table.md").read_text() == table
+    (out / "gap-seed1" / "summary.json").unlink()           # as if that run had not finished yet
+    ablation.main(["--table-only", "--seeds", "0", "1", "--out", str(out)])
+    partial = (out / "table.md").read_text()
+    assert partial.splitlines()[0] == table.splitlines()[0]
+    gap_row = [line for line in partial.splitlines() if line.startswith("| `gap`")][0]
+    assert gap_row.split(" | ")[4] == "" and "±" not in gap_row   # seed 1 blank, a mean of one seed
+    assert json.loads((out / "results.json").read_text())["seeds_run"]["gap"] == [0]
+    with pytest.raises(SystemExit) as stop:
+        ablation.main(["--table-only", "--out", str(tmp_path / "empty")])
+    assert stop.value.code == 2 and "no finished run" in capsys.readouterr().err
 
 
 def test_ablation_script_rejects_options_it_sets(tmp_path, capsys):
