@@ -124,6 +124,7 @@ def main(argv=None) -> None:
     os.replace(os.path.join(args.out, "table.md.tmp"), os.path.join(args.out, "table.md"))
     write_json(os.path.join(args.out, "results.json"),
                {"recipe_options": recipe_argv, "seeds": args.seeds, "paper_test_error": PAPER_TEST_ERROR,
+                "config": next(iter(results.values()))[0]["config"],
                 "seeds_run": {h: [r["config"]["seed"] for r in rs] for h, rs in results.items()},
                 "runs": {h: [{k: r[k] for k in ("test_accuracy", "best_test_accuracy", "train_accuracy",
                                                  "parameters", "train_seconds", "images_per_second")}
