@@ -65,3 +65,64 @@ def assert_within(actual, expected, bound, what: str = "values") -> None:
         raise AssertionError(f"{what}: {int(bad.sum())} of {actual.size} elements outside the bound; worst at "
                              f"{list(map(int, worst))}: {actual[worst]!r} vs {expected[worst]!r}, "
                              f"error {error[worst]:.3g} > bound {bound[worst]:.3g}")
+
+
+def gcn_error_bound(x, scale, sqrt_bias=0.0, use_std=False):
+    """(g, e_g): minidl.data.GlobalContrastNormalize's exact result and a bound on its float32 error.
+
+    x: the float32 images (N, ...) given to it; g and e_g: float64 (N, D), D values an image, so that
+    |GlobalContrastNormalize(scale, sqrt_bias, use_std)(x) - g| <= e_g elementwise, in any summation order.
+    The float32 steps, per image of d values, with m = mean(x), c = x - m, v = sum(c^2) (or its mean,
+    use_std), n = sqrt(v + sqrt_bias), f = scale / n, g = c f, and u = 2**-24:
+      m32: a float64 sum (gamma64_d), rounded to float32:          e_m <= gamma64_d mean|x| + u |m|
+      c32 = fl(x - m32):                                           e_c <= e_m + u (|c| + e_m)
+      n32: from c32, |c32|_2 = |c|_2 (1 + r0), r0 <= |e_c|_2 / |c|_2 (a positive sqrt_bias only
+           shrinks the relative change); the squares, their sum, the division by d and the addition
+           of sqrt_bias: d + 2 roundings of positive terms (gamma_(d+2)), halved by the square root,
+           which rounds once more:                                 r_n = (1 + r0)(1 + gamma/2)(1 + u) - 1
+      f32 = fl(scale / n32):                                       r_f <= (u + r_n) / (1 - r_n)
+      g32 = fl(c32 f32):                                           e_g <= |g| (r_f + u + r_f u) + e_c f (1 + r_f)(1 + u)
+    A flat image (c = 0) gives exactly 0: its float64 mean is exact, so c32 = 0 (g = e_g = 0 there).
+    """
+    assert x.dtype == np.float32
+    u = unit_roundoff(np.float32)
+    x = x.reshape(len(x), -1).astype(np.float64)          # the float32 input, exactly
+    d = x.shape[1]
+    m = x.mean(axis=1, keepdims=True)
+    c = x - m
+    flat = (c == 0).all(axis=1, keepdims=True)
+    c = np.where(flat, 0.0, c)
+    v = (c * c).mean(axis=1, keepdims=True) if use_std else (c * c).sum(axis=1, keepdims=True)
+    n = np.sqrt(v + sqrt_bias)
+    f = np.where(flat, 0.0, scale / np.where(flat, 1.0, n))
+    g = c * f
+    e_m = gamma(d, np.float64) * np.abs(x).mean(axis=1, keepdims=True) + u * np.abs(m)
+    e_c = np.where(flat, 0.0, e_m + u * (np.abs(c) + e_m))
+    norm = np.sqrt((c * c).sum(axis=1, keepdims=True))
+    r0 = np.sqrt((e_c * e_c).sum(axis=1, keepdims=True)) / np.where(flat, 1.0, norm)
+    sqrt_err = gamma(d + 2) / (1 + np.sqrt(1 - gamma(d + 2)))   # |sqrt(1 + t) - 1| for |t| <= gamma_(d+2)
+    r_n = (1 + r0) * (1 + sqrt_err) * (1 + u) - 1
+    r_f = (u + r_n) / (1 - r_n)
+    e_g = np.abs(g) * (r_f + u + r_f * u) + e_c * f * (1 + r_f) * (1 + u)
+    return g, e_g
+
+
+def gcn_zca_error_bound(prep, x) -> np.ndarray:
+    """Elementwise bound on |prep(x) - exact| in float32, prep = Compose([GlobalContrastNormalize(), ZCAWhitening()]).
+
+    x: the float32 images (N, H, W, C) given to prep; returns float64 (N, H, W, C).
+    The GCN step's bound is gcn_error_bound's (g, e_g); then, with mu and W the fitted ZCA mean and matrix,
+    z32 = fl(g32 - mu):  e_z <= e_g + u (|z| + e_g), and y32 = fl(z32 @ W), a product of inner length d:
+      |y32 - z @ W| <= e_z @ |W| + gamma_d (|z| + e_z) @ |W|.
+    The bound is on |z| @ |W|, not on |y|: W fitted on fewer images than dimensions has large entries
+    that cancel, so |y| is far smaller than |z| @ |W|, and a tolerance relative to |y| is wrong.
+    """
+    gcn, zca = prep.transforms
+    u, u64 = unit_roundoff(np.float32), unit_roundoff(np.float64)
+    g, e_g = gcn_error_bound(x, gcn.scale, gcn.sqrt_bias, gcn.use_std)
+    d = g.shape[1]
+    z = g - zca.mean.astype(np.float64)
+    e_z = e_g + u * (np.abs(z) + e_g)
+    w = np.abs(zca.whiten.astype(np.float64))
+    bound = e_z @ w + gamma(d) * ((np.abs(z) + e_z) @ w) + u64 * d * (np.abs(z) @ w)   # + this float64 arithmetic
+    return bound.reshape(x.shape)

@@ -11,7 +11,7 @@ import minidl
 from minidl import backends
 from minidl import data as mdata
 
-from float_bounds import assert_within, gamma, unit_roundoff
+from float_bounds import assert_within, gcn_error_bound, gcn_zca_error_bound, unit_roundoff
 
 
 def uint8_images(n, h=4, w=4, c=3, seed=0):
@@ -34,12 +34,23 @@ def test_standardize_per_channel(rng):
     x = (rng.random((50, 4, 5, 3)) * [1.0, 2.0, 3.0] + [0.0, 1.0, -2.0]).astype(np.float32)
     standardize = mdata.Standardize().fit(x, batch_size=7)          # several batches in fit
     reference = x.astype(np.float64)
-    np.testing.assert_allclose(standardize.mean, reference.mean(axis=(0, 1, 2)), rtol=1e-6)
-    np.testing.assert_allclose(standardize.std, reference.std(axis=(0, 1, 2)), rtol=1e-6)
+    mean, std, u = reference.mean(axis=(0, 1, 2)), reference.std(axis=(0, 1, 2)), unit_roundoff()
+    # float64 sums of 1000 terms (error < 1e-12 relative), rounded once to float32: u
+    np.testing.assert_allclose(standardize.mean, mean, rtol=2 * u)
+    # the deviations from the float32 mean round once (2u on their squares); the shift of the centre
+    # by u |mean| changes the sum of squares only to second order (it is least at the mean);
+    # the square root halves the 2u, the cast to float32 adds u
+    np.testing.assert_allclose(standardize.std, std, rtol=3 * u)
     y = standardize(x)
     assert y.dtype == np.float32 and y.shape == x.shape
-    np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-5)
-    np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=1e-5)
+    # checked in float64 (a float32 mean of 1000 terms could be off by gamma_1000 mean|y| ~ 5e-5):
+    # y = (x - mean32) / std32 rounds twice (2u |y|), and the exact mean of (x - mean32) / std32 is
+    # (mean - mean32) / std32, at most u |mean| / std32
+    white = y.astype(np.float64)
+    assert_within(white.mean(axis=(0, 1, 2)), np.zeros(3),
+                  u * (np.abs(mean) / std + 2 * np.abs(white).mean(axis=(0, 1, 2))) * 1.01, "mean of y")
+    # std(y) = std(x) / std32 (1 + 3u) up to y's own rounding (2u)
+    np.testing.assert_allclose(white.std(axis=(0, 1, 2)), 1, atol=5.01 * u)
     restored = mdata.Standardize(eps=0.5)
     restored.load_state_dict(standardize.state_dict())
     assert restored.eps == standardize.eps
@@ -61,25 +72,44 @@ def test_global_contrast_normalize(rng, use_std):
     y = gcn(x)
     assert y.dtype == np.float32 and y.shape == x.shape
     flat = y.reshape(6, -1).astype(np.float64)
-    np.testing.assert_allclose(flat.mean(axis=1), 0, atol=1e-4)
+    # tolerances: e_g, the float32 error bound of each value (float_bounds.gcn_error_bound), and in
+    # float64 (the checks' own sums are ~1e-13 of these)
+    _, e_g = gcn_error_bound(x, 55.0, use_std=use_std)
+    assert_within(flat.mean(axis=1), np.zeros(6), e_g.mean(axis=1) + 1e-12, "means")   # the exact mean is 0
     spread = flat.std(axis=1) if use_std else np.linalg.norm(flat, axis=1)
-    np.testing.assert_allclose(np.delete(spread, 1), 55.0, rtol=1e-5)
+    # the exact norm (std) is 55; y is within |e_g|_2 of the exact values (1/sqrt(d) of it for the std)
+    spread_bound = np.linalg.norm(e_g, axis=1) / (np.sqrt(e_g.shape[1]) if use_std else 1)
+    assert_within(np.delete(spread, 1), np.full(5, 55.0), np.delete(spread_bound, 1) + 1e-12, "norms")
     np.testing.assert_array_equal(y[1], 0)                            # no NaN from 0 / 0
     # the formula written out for one image
     image = x[0].astype(np.float64).ravel()
     centered = image - image.mean()
     divisor = np.sqrt((centered ** 2).mean()) if use_std else np.sqrt((centered ** 2).sum())
-    np.testing.assert_allclose(y[0].ravel(), 55.0 * centered / divisor, rtol=1e-5, atol=1e-5)
-    # brightness and contrast no longer matter
-    np.testing.assert_allclose(gcn(2.5 * x + 0.7), y, rtol=1e-4, atol=1e-4)
+    assert_within(y[0].ravel(), 55.0 * centered / divisor, e_g[0] + 1e-12, "GCN of image 0")   # + float64's rounding
+    # brightness and contrast no longer matter: in exact arithmetic GCN(2.5 x + 0.7) = GCN(x); in float32
+    # the input 2.5 x + 0.7 rounds twice (err <= u (2.5 |x| + |2.5 x + 0.7|); the rounding of 0.7 is a shift
+    # GCN removes), which moves the exact GCN by at most scale |err|_2 / |2.5 c|_2 (the derivative of
+    # scale c / |c| has norm scale / |c|), plus each side's own rounding bound
+    moved = (2.5 * x + 0.7).astype(np.float32)
+    _, e_moved = gcn_error_bound(moved, 55.0, use_std=use_std)
+    u = unit_roundoff()
+    err = u * (2.5 * np.abs(x) + np.abs(moved.astype(np.float64))).reshape(6, -1)
+    centered_all = x.reshape(6, -1).astype(np.float64) - x.reshape(6, -1).astype(np.float64).mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centered_all, axis=1, keepdims=True) * (np.sqrt(1 / centered_all.shape[1]) if use_std else 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(norms > 0, 55.0 * np.linalg.norm(err, axis=1, keepdims=True) / (2.5 * norms) * 1.01, 0)
+    assert_within(gcn(moved).reshape(6, -1), y.reshape(6, -1), e_g + e_moved + shift, "GCN(2.5 x + 0.7) vs GCN(x)")
 
 
 def test_gcn_sqrt_bias_and_state(rng):
     x = rng.random((3, 2, 2, 1)).astype(np.float32)
     gcn = mdata.GlobalContrastNormalize(scale=2.0, sqrt_bias=10.0, use_std=True)
-    centered = x.reshape(3, -1) - x.reshape(3, -1).mean(axis=1, keepdims=True)
+    exact = x.reshape(3, -1).astype(np.float64)
+    centered = exact - exact.mean(axis=1, keepdims=True)
     expected = 2.0 * centered / np.sqrt(10.0 + (centered ** 2).mean(axis=1, keepdims=True))
-    np.testing.assert_allclose(gcn(x).reshape(3, -1), expected, rtol=1e-5)
+    # the derived float32 bound (float_bounds.gcn_error_bound), + 1e-12 for the float64 reference's own rounding
+    assert_within(gcn(x).reshape(3, -1), expected, gcn_error_bound(x, 2.0, 10.0, use_std=True)[1] + 1e-12,
+                  "GCN with sqrt_bias")
     other = mdata.GlobalContrastNormalize()
     other.load_state_dict(gcn.state_dict())
     np.testing.assert_array_equal(other(x), gcn(x))
@@ -327,47 +357,6 @@ def fitted_gcn_zca(images):
         mdata.to_float(images))
 
 
-def gcn_zca_error_bound(prep, images):
-    """Elementwise bound on |fl32(prep(to_float(images))) - exact| for a fitted_gcn_zca: float64 (N, H, W, C).
-
-    Follows the float32 steps of GlobalContrastNormalize (defaults: norm, no sqrt_bias) then
-    ZCAWhitening, carrying each step's rounding into the next (float_bounds' gamma_n; u = 2**-24),
-    for any summation order. Per image x of d values, m = mean(x), c = x - m, n = |c|_2, f = scale / n:
-      mean: float64 sum (gamma64_d), then rounded to float32:      e_m <= gamma64_d mean|x| + u |m|
-      c32 = fl(x - m32):                                           e_c <= e_m + u (|c| + e_m)
-      n32 = fl(sqrt(sum of d squares)): |c32|_2 = n (1 + r0), r0 <= |e_c|_2 / n; the sum of positive
-            squares adds gamma_d (relative), the square root halves it, and rounds once more
-      f32 = fl(scale / n32):                                       r_f <= (u + r_n) / (1 - r_n)
-      g32 = fl(c32 f32):                                           e_g <= |g| (r_f + u + r_f u) + e_c f (1 + r_f)(1 + u)
-    then z32 = fl(g32 - mu):  e_z <= e_g + u (|z| + e_g), and y32 = fl(z32 @ W) (inner length d):
-      |y32 - z @ W| <= e_z @ |W| + gamma_d (|z| + e_z) @ |W|.
-    The bound is on |z| @ |W|, not on |y|: W is fitted on fewer images than dimensions here, so its
-    entries are large and cancel, and |y| is far smaller than |z| @ |W|.
-    """
-    gcn, zca = prep.transforms
-    assert gcn.sqrt_bias == 0 and not gcn.use_std        # the options the derivation above is for
-    u, u64 = unit_roundoff(np.float32), unit_roundoff(np.float64)
-    x = mdata.to_float(images).reshape(len(images), -1).astype(np.float64)      # the float32 input, exactly
-    d = x.shape[1]
-    m = x.mean(axis=1, keepdims=True)
-    c = x - m
-    n = np.sqrt((c * c).sum(axis=1, keepdims=True))
-    f = gcn.scale / n
-    g = c * f
-    e_m = gamma(d, np.float64) * np.abs(x).mean(axis=1, keepdims=True) + u * np.abs(m)
-    e_c = e_m + u * (np.abs(c) + e_m)
-    r0 = np.sqrt((e_c * e_c).sum(axis=1, keepdims=True)) / n
-    sqrt_err = gamma(d) / (1 + np.sqrt(1 - gamma(d)))    # |sqrt(1 + t) - 1| for |t| <= gamma_d
-    r_n = (1 + r0) * (1 + sqrt_err) * (1 + u) - 1
-    r_f = (u + r_n) / (1 - r_n)
-    e_g = np.abs(g) * (r_f + u + r_f * u) + e_c * f * (1 + r_f) * (1 + u)
-    z = g - zca.mean.astype(np.float64)
-    e_z = e_g + u * (np.abs(z) + e_g)
-    w = np.abs(zca.whiten.astype(np.float64))
-    bound = e_z @ w + gamma(d) * ((np.abs(z) + e_z) @ w) + u64 * d * (np.abs(z) @ w)   # + this float64 arithmetic
-    return bound.reshape(images.shape)
-
-
 def test_apply_to_images_is_the_transform_chunk_by_chunk(backend, capsys):
     """Each chunk runs on the active backend (the GPU under CuPy); the result is float32 on the host."""
     images = uint8_images(23, 5, 5, 3, seed=3)
@@ -375,7 +364,7 @@ def test_apply_to_images_is_the_transform_chunk_by_chunk(backend, capsys):
     expected = backends.to_numpy(prep(mdata.to_float(backends.to_backend(images))))   # all at once
     # two float32 runs of the same formula, summed in other orders (the BLAS blocking depends on the rows):
     # each is within the derived bound of the exact result, so they are within twice it of each other
-    tolerance = 2 * gcn_zca_error_bound(prep, images)
+    tolerance = 2 * gcn_zca_error_bound(prep, mdata.to_float(images))
     for chunk_size in (1, 7, 23, 100):                                       # chunks that do and do not divide 23
         got = mdata.apply_to_images(prep, images, chunk_size=chunk_size, progress=False)
         assert isinstance(got, np.ndarray) and got.dtype == np.float32 and got.shape == images.shape
@@ -403,7 +392,7 @@ def test_loader_over_preprocessed_images_gives_the_per_batch_batches():
     # the tolerance: twice the derived bound of each float32 run (per batch of 8 vs chunks of 16, so the
     # products are blocked, and summed, differently), taken through the same shuffle and augmentation
     # (stored as float32, so raised by 2u first: the cast cannot round it below the bound)
-    bound = 2 * gcn_zca_error_bound(prep, ds.images) * (1 + 2 * unit_roundoff())
+    bound = 2 * gcn_zca_error_bound(prep, mdata.to_float(ds.images)) * (1 + 2 * unit_roundoff())
     bounds = mdata.ArrayDataset(bound.astype(np.float32), ds.labels, ds.classes)
     tolerances = mdata.DataLoader(bounds, 8, shuffle=True, augment=augment, rng=np.random.default_rng(7))
     old, new = list(per_batch), list(preprocessed)
