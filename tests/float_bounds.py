@@ -33,13 +33,16 @@ def gamma(n, dtype=np.float32) -> float:
     return nu / (1 - nu)
 
 
-def matmul_error_bound(a, b, dtype=np.float32) -> np.ndarray:
-    """Elementwise bound on |fl(a @ b) - a @ b| when the product is computed in ``dtype``: float64 array.
+def matmul_error_bound(a, b, bias=None, dtype=np.float32) -> np.ndarray:
+    """Elementwise bound on |fl(a @ b + bias) - (a @ b + bias)| computed in ``dtype``: float64 array.
 
-    a (..., M, K), b (K, N): gamma_K * (|a| @ |b|), with |a| @ |b| itself computed in float64.
+    a (..., M, K), b (K, N), bias (N,) or None: gamma_K * (|a| @ |b|), or gamma_(K+1) * (|a| @ |b| + |bias|)
+    (the bias is one more term of the sum), with |a| @ |b| itself computed in float64.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return gamma(a.shape[-1], dtype) * (np.abs(a) @ np.abs(b))
+    if bias is None:
+        return gamma(a.shape[-1], dtype) * (np.abs(a) @ np.abs(b))
+    return gamma(a.shape[-1] + 1, dtype) * (np.abs(a) @ np.abs(b) + np.abs(np.asarray(bias, dtype=np.float64)))
 
 
 def sum_error_bound(values, axis=None, dtype=np.float32) -> np.ndarray:

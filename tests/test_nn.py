@@ -7,6 +7,8 @@ import minidl.functional as F
 from minidl import nn
 from minidl.models import NIN, layer_table
 
+from float_bounds import assert_within, matmul_error_bound, unit_roundoff
+
 # The architecture table of the paper (CIFAR-10): (in, out, kernel, output size) of every convolution
 NIN_CONVS = [(3, 192, 5, 32), (192, 160, 1, 32), (160, 96, 1, 32),
              (96, 192, 5, 16), (192, 192, 1, 16), (192, 192, 1, 16),
@@ -69,7 +71,11 @@ def test_adding_a_bias_to_a_conv_built_without_one(rng):
     assert conv.bias is not None                  # the registered Parameter, not the stale None
     x = minidl.tensor(rng.standard_normal((1, 2, 2, 2)).astype(np.float32))
     expected = F.conv2d(x, conv.weight).numpy() + 5.0
-    np.testing.assert_allclose(conv(x).numpy(), expected, rtol=1e-6)
+    # two float32 sums of 2 products and the bias: each within gamma_3 (|x| . |w| + |b|) of the exact value
+    x_rows = x.data.transpose(0, 2, 3, 1).reshape(-1, 2)
+    bound = 2 * matmul_error_bound(x_rows, conv.weight.data[:, :, 0, 0].T, conv.bias.data)
+    assert_within(conv(x).numpy().transpose(0, 2, 3, 1).reshape(-1, 3), expected.transpose(0, 2, 3, 1).reshape(-1, 3),
+                  bound, "conv with the added bias")
 
 
 def test_module_needs_super_init():
@@ -158,7 +164,13 @@ def test_sequential(rng):
     assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
     x = minidl.tensor(rng.standard_normal((5, 3)).astype(np.float32))
     expected = np.maximum(x.data @ seq[0].weight.data.T + seq[0].bias.data, 0) @ seq[2].weight.data.T + seq[2].bias.data
-    np.testing.assert_allclose(seq(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    # two float32 runs: the hidden layer is within e1 = gamma_4 (|x| |W1|^T + |b1|) of the exact one (ReLU does
+    # not enlarge it), the output within |W2| e1 + gamma_5 (|h| |W2|^T + |b2|); twice that between the two runs
+    (w1, b1), (w2, b2) = ((seq[i].weight.data.astype(np.float64), seq[i].bias.data) for i in (0, 2))
+    hidden = np.maximum(x.data.astype(np.float64) @ w1.T + b1, 0)
+    e1 = matmul_error_bound(x.data, w1.T, b1)
+    bound = 2 * ((e1 @ np.abs(w2.T)) + matmul_error_bound(np.abs(hidden) + e1, w2.T, b2))
+    assert_within(seq(x).numpy(), expected, bound, "Sequential")
     with pytest.raises(TypeError, match="Sequential: item 1 is a function, not a Module"):
         nn.Sequential(nn.ReLU(), lambda x: x)
     assert nn.Sequential()(x) is x
@@ -177,7 +189,8 @@ def test_layers_match_functional(rng):
     np.testing.assert_array_equal(nn.ReLU()(x).numpy(), np.maximum(x.data, 0))
     lin = nn.Linear(5, 3)
     v = minidl.tensor(rng.standard_normal((4, 5)).astype(np.float32))
-    np.testing.assert_allclose(lin(v).numpy(), v.data @ lin.weight.data.T + lin.bias.data, rtol=1e-6)
+    np.testing.assert_allclose(lin(v).numpy(), v.data @ lin.weight.data.T + lin.bias.data, rtol=0,   # two float32 runs
+                               atol=2 * matmul_error_bound(v.data, lin.weight.data.T, lin.bias.data).max())
     drop = nn.Dropout(0.5)
     drop.eval()
     assert drop(x) is x
@@ -412,7 +425,10 @@ def test_a_shared_layer_is_listed_once_and_can_be_optimized(rng):
     before = shared.weight.data.copy()
     grad = shared.weight.grad.copy()
     opt.step()
-    np.testing.assert_allclose(shared.weight.data, before - 0.1 * grad, rtol=1e-6)   # one update, not two
+    # one update, not two: p - lr g, two float32 roundings (of lr g and of the difference) in each run
+    u = unit_roundoff()
+    assert_within(shared.weight.data, before - 0.1 * grad, 2 * u * (2 * np.abs(0.1 * grad) + np.abs(before - 0.1 * grad)) * 1.01,
+                  "one SGD step")
 
 
 def test_layer_table_counts_linear_and_conv_multiply_adds():

@@ -128,7 +128,7 @@ def test_padded_cells_never_win_with_asymmetric_padding_and_float32():
     y = F.max_pool2d(make_tensor(channels_last(x)), (3, 2), (1, 2), (1, 1))
     expected, _ = naive_pool(x.astype(np.float64), (3, 2), (1, 2), (1, 1), "max")
     assert y.dtype == np.float32 and (y.numpy() < 0).all()
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6)
+    np.testing.assert_array_equal(y.numpy(), expected)      # a max rounds nothing: it is one of the float32 inputs
 
 
 def test_overlapping_max_pool_gradient_sums_where_a_cell_wins_several_windows(rng):

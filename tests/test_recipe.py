@@ -14,7 +14,7 @@ from minidl.models import NIN
 from minidl.train.checkpoint import load_checkpoint
 from minidl.train.recipe import parse_config, run
 
-from float_bounds import assert_within, gcn_zca_error_bound
+from float_bounds import assert_within, gamma, gcn_zca_error_bound, unit_roundoff
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -227,9 +227,19 @@ def test_show_class_maps_draws_what_gap_averages(tmp_path, cache, capsys):
     x = restored["preprocess"](minidl.data.to_float(test.images[shown["indices"]]))
     with minidl.no_grad():
         logits = restored["model"](minidl.tensor(x.transpose(0, 3, 1, 2))).numpy()
-    np.testing.assert_allclose(maps.mean(axis=(2, 3)), logits, rtol=1e-5, atol=1e-6)
-    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(probabilities, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+    # GAP: float32 means of 8 * 8 maps >= 0 (after a ReLU), so within gamma_64 of the exact means (in float64)
+    means = maps.astype(np.float64).mean(axis=(2, 3))
+    assert_within(logits, means, (gamma(64) + gamma(64, np.float64)) * means, "GAP(maps) vs the model's logits")
+    # softmax(x) in float32 as exp(z - log(sum exp z)), z = x - max x, with the logits x off by at most
+    # delta (the GAP bound), exp and log within eps = 4 ulp (8u, NumPy's float32 SIMD exp/log), K = 10:
+    # relative error of p_k <= 2 delta + u |z_k| + (gamma_(K-1) + eps + u max|z|) + eps |log S| + u |log p_k| + eps
+    u, eps, delta = unit_roundoff(), 8 * unit_roundoff(), ((gamma(64) + gamma(64, np.float64)) * means).max()
+    z = means - means.max(axis=1, keepdims=True)
+    log_s = np.log(np.exp(z).sum(axis=1, keepdims=True))
+    exact = np.exp(z - log_s)
+    relative = (2 * delta + u * np.abs(z) + gamma(9) + eps + u * np.abs(z).max(axis=1, keepdims=True)
+                + eps * np.abs(log_s) + u * np.abs(z - log_s) + eps)
+    assert_within(probabilities, exact, 1.01 * relative * exact, "softmax(GAP(maps))")   # 1.01: second-order terms
 
 
 def test_restore_run_refits_the_preprocessing_of_an_older_checkpoint(tmp_path, cache):
