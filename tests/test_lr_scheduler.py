@@ -125,6 +125,7 @@ def test_reduce_on_plateau_by_hand():
         plateau.step(accuracy)
     assert plateau.best == 0.60 and plateau.num_bad_epochs == 2 and plateau.get_last_lr() == LRS
     plateau.step(0.60005)                                            # < best * (1 + 1e-4): still no improvement
+    # lr * 0.1 (0.1 is inexact: 2u) vs lr / 10 (u): within 3u = 3.3e-16 in float64
     np.testing.assert_allclose(plateau.get_last_lr(), [lr / 10 for lr in LRS], rtol=1e-15)
     assert plateau.num_bad_epochs == 0
     plateau.step(0.7)
