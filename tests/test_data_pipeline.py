@@ -4,6 +4,8 @@ Expected values come from the definitions (formulas written out in NumPy, explic
 pixels), never from running the code under test. The `xp` cases re-run the backend-generic code
 on CuPy where a GPU is usable and skip otherwise.
 """
+import sys
+
 import numpy as np
 import pytest
 
@@ -393,7 +395,7 @@ def fitted_gcn_zca(images):
         mdata.to_float(images))
 
 
-def test_apply_to_images_is_the_transform_chunk_by_chunk(backend, capsys):
+def test_apply_to_images_is_the_transform_chunk_by_chunk(backend, capsys, monkeypatch):
     """Each chunk runs on the active backend (the GPU under CuPy); the result is float32 on the host."""
     images = uint8_images(23, 5, 5, 3, seed=3)
     prep = fitted_gcn_zca(uint8_images(60, 5, 5, 3, seed=4))
@@ -406,6 +408,7 @@ def test_apply_to_images_is_the_transform_chunk_by_chunk(backend, capsys):
         assert isinstance(got, np.ndarray) and got.dtype == np.float32 and got.shape == images.shape
         assert_within(got, expected, tolerance, f"chunks of {chunk_size}")
     assert capsys.readouterr().err == ""                                     # progress=False: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)                   # bars show on a terminal only
     mdata.apply_to_images(prep, images, chunk_size=10, progress=True, desc="whitening here")
     assert "whitening here" in capsys.readouterr().err
     with pytest.raises(TypeError, match="expected uint8 images"):
