@@ -45,13 +45,6 @@ def matmul_error_bound(a, b, bias=None, dtype=np.float32) -> np.ndarray:
     return gamma(a.shape[-1] + 1, dtype) * (np.abs(a) @ np.abs(b) + np.abs(np.asarray(bias, dtype=np.float64)))
 
 
-def sum_error_bound(values, axis=None, dtype=np.float32) -> np.ndarray:
-    """Bound on |fl(values.sum(axis)) - values.sum(axis)| for a sum computed in ``dtype``: float64."""
-    values = np.abs(np.asarray(values, dtype=np.float64))
-    terms = values.size if axis is None else int(np.prod([values.shape[i] for i in np.atleast_1d(axis)]))
-    return gamma(max(terms - 1, 0), dtype) * values.sum(axis=axis)
-
-
 def assert_within(actual, expected, bound, what: str = "values") -> None:
     """|actual - expected| <= bound elementwise (bound broadcasts); on failure name the worst element.
 
@@ -66,7 +59,7 @@ def assert_within(actual, expected, bound, what: str = "values") -> None:
         excess = np.where(bad, np.nan_to_num(error - bound, nan=np.inf), -np.inf)
         worst = np.unravel_index(np.argmax(excess), actual.shape)
         raise AssertionError(f"{what}: {int(bad.sum())} of {actual.size} elements outside the bound; worst at "
-                             f"{list(map(int, worst))}: {actual[worst]!r} vs {expected[worst]!r}, "
+                             f"{list(map(int, worst))}: {float(actual[worst])!r} vs {float(expected[worst])!r}, "
                              f"error {error[worst]:.3g} > bound {bound[worst]:.3g}")
 
 
