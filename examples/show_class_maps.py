@@ -86,7 +86,7 @@ def plot_class_maps(images, maps, probabilities, labels, classes, path) -> None:
 def main(argv=None) -> dict:
     p = OptionParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--run", default="runs/nin-cifar10", help="output folder of a training run (holds checkpoint.pkl)")
+    p.add_argument("--run", default="runs/nin-cifar10", help="output folder of a training run (holds checkpoint.safetensors)")
     p.add_argument("--data", default=None, help="the data set, if not where the run found it (its config's --data)")
     p.add_argument("--task", choices=["cifar10", "mnist"], default="cifar10", help="which training script made the run")
     p.add_argument("--images", type=int, default=8, help="how many random test images to draw")

@@ -6,7 +6,7 @@
     python examples/train_nin_cifar10.py --data ../shared/datasets/cifar10-jpeg.tar.gz --backend cupy
     python examples/train_nin_cifar10.py --resume                   # continue runs/nin-cifar10
 
-Writes metrics.jsonl, summary.json, curves.png and checkpoint.pkl into --out.
+Writes metrics.jsonl, summary.json, curves.png, checkpoint.safetensors and model.safetensors into --out.
 `--help` lists every option. The recipe itself is in minidl/train/recipe.py.
 """
 import os

@@ -24,6 +24,7 @@ from .backends import backend
 from .engine import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .serialization import load, save
 from . import functional
 
 __version__ = "0.1.0"
@@ -45,5 +46,5 @@ def __dir__():
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "backend", "set_backend",
     "get_backend", "get_array_module", "cupy_available", "BackendError", "manual_seed", "gradcheck",
-    "GradcheckError", "functional",
+    "GradcheckError", "functional", "save", "load",
 ]

@@ -116,8 +116,8 @@ def test_reusing_out_never_destroys_a_run(task, tmp_path, cache, capsys, toy_dat
     files = {name: (out / name).read_bytes() for name in os.listdir(out)}
     capsys.readouterr()
     line = one_line_error(capsys, lambda: recipe.run(task, train_args(toy_data, out, "--lr", "0.01")))
-    assert line.startswith(f"error: --out {out} already holds a run (checkpoint.pkl, metrics.jsonl, summary.json, "
-                           "curves.png); continue it with --resume")
+    assert line.startswith(f"error: --out {out} already holds a run (checkpoint.safetensors, metrics.jsonl, "
+                           "summary.json, curves.png, model.safetensors); continue it with --resume")
     assert "--overwrite" in line
     assert {name: (out / name).read_bytes() for name in os.listdir(out)} == files        # nothing touched
     replaced = recipe.run(task, train_args(toy_data, out, "--lr", "0.01", "--overwrite"))

@@ -66,7 +66,7 @@ def test_cifar10_script_on_an_image_folder_then_resume(tmp_path, cache, capsys):
     assert [r["epoch"] for r in records] == [1, 2]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["width"] == 0.05 and summary["backend"] == "numpy"
-    assert (out / "curves.png").exists() and (out / "checkpoint.pkl").exists()
+    assert (out / "curves.png").exists() and (out / "checkpoint.safetensors").exists()
 
 
 def test_resume_refuses_a_longer_one_cycle_schedule(tmp_path, cache, capsys):
@@ -76,7 +76,7 @@ def test_resume_refuses_a_longer_one_cycle_schedule(tmp_path, cache, capsys):
     args = ["--data", str(data), "--backend", "numpy", "--width", "0.05", "--batch-size", "6",
             "--out", str(tmp_path / "run"), "--quiet", "--epochs"]
     run(task, args + ["1"])
-    before = (tmp_path / "run" / "checkpoint.pkl").read_bytes()
+    before = (tmp_path / "run" / "checkpoint.safetensors").read_bytes()
     with pytest.raises(SystemExit) as stopped:
         run(task, args + ["2", "--resume"])
     assert stopped.value.code == 2
@@ -84,7 +84,7 @@ def test_resume_refuses_a_longer_one_cycle_schedule(tmp_path, cache, capsys):
     assert err.count("\n") == 1 and "Traceback" not in err
     assert ("error: --resume: the run was planned for 1 epochs, and --schedule onecycle spreads its learning rate "
             "over exactly that many, so it cannot become a run of 2") in err
-    assert (tmp_path / "run" / "checkpoint.pkl").read_bytes() == before
+    assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == before
 
 
 def test_mnist_script_on_idx_files(tmp_path, cache):
@@ -99,7 +99,7 @@ def test_mnist_script_on_idx_files(tmp_path, cache):
                          "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet", "--init", "0.05",
                          "--lr", "1e-6"])
     assert summary["epochs"] == 1 and summary["parameters"] > 0
-    weights = [w for w in load_checkpoint(tmp_path / "run" / "checkpoint.pkl")["model"].values() if w.ndim == 4]
+    weights = [w for w in load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")["model"].values() if w.ndim == 4]
     stds = [float(w.std()) for w in weights if w.size >= 200]
     assert stds and all(0.04 < s < 0.06 for s in stds), f"--init 0.05 should set every conv's std: {stds}"
 
@@ -196,7 +196,7 @@ def test_gcn_zca_is_applied_once_and_resume_stays_exact(tmp_path, cache, monkeyp
     resumed = run(task, args + ["--epochs", "2", "--out", str(tmp_path / "split"), "--resume"])   # bars on
     assert "GCN + ZCA: training images" in capsys.readouterr().err
     assert resumed["epochs"] == 2 and resumed["test_loss"] == straight["test_loss"]
-    final = [load_checkpoint(tmp_path / out / "checkpoint.pkl")["model"] for out in ("straight", "split")]
+    final = [load_checkpoint(tmp_path / out / "checkpoint.safetensors")["model"] for out in ("straight", "split")]
     assert final[0].keys() == final[1].keys()
     for name in final[0]:
         np.testing.assert_array_equal(final[1][name], final[0][name], err_msg=name)
@@ -243,8 +243,7 @@ def test_show_class_maps_draws_what_gap_averages(tmp_path, cache, capsys):
 
 
 def test_restore_run_refits_the_preprocessing_of_an_older_checkpoint(tmp_path, cache):
-    import pickle
-
+    from minidl.train.checkpoint import save_checkpoint
     from minidl.train.recipe import restore_run
     data = tmp_path / "toy.tar.gz"
     make_png_tar(data, per_class=5)
@@ -252,11 +251,11 @@ def test_restore_run_refits_the_preprocessing_of_an_older_checkpoint(tmp_path, c
     run(task, ["--data", str(data), "--backend", "numpy", "--width", "0.1", "--epochs", "1", "--subset", "9",
                "--out", str(tmp_path / "run"), "--quiet"])
     stored = restore_run(task, tmp_path / "run", progress=False)["preprocess"].state_dict()
-    path = tmp_path / "run" / "checkpoint.pkl"
+    path = tmp_path / "run" / "checkpoint.safetensors"
     checkpoint = load_checkpoint(path)
-    assert set(checkpoint["extra"]) == {"preprocess"}
+    assert set(checkpoint["extra"]) == {"preprocess", "classes", "image_shape"}
     del checkpoint["extra"]["preprocess"]                       # as written before 2026-11-24
-    path.write_bytes(pickle.dumps(checkpoint))
+    save_checkpoint(path, checkpoint)
     refitted = restore_run(task, tmp_path / "run", progress=False)
     for key, value in stored.items():                           # same subset, same statistics
         np.testing.assert_array_equal(refitted["preprocess"].state_dict()[key], value)

@@ -1,7 +1,6 @@
 """The training loop: atomic checkpoints, exact resume (between and inside epochs), NaN stop, reports."""
 import json
 import os
-import pickle
 import signal
 
 import numpy as np
@@ -86,7 +85,7 @@ def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(opt, "step", step_then_interrupt)
     with pytest.raises(Interrupted):
         run_fit(tmp_path / "split", 2, model_parts=parts)
-    state = load_checkpoint(tmp_path / "split" / "checkpoint.pkl")
+    state = load_checkpoint(tmp_path / "split" / "checkpoint.safetensors")
     assert state["epochs_done"] == 1 and state["epoch_state"]["batches_done"] == 3
     resumed, _ = run_fit(tmp_path / "split", 2, resume=True)
     assert_same_weights(weights(straight), weights(resumed))
@@ -94,7 +93,7 @@ def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
 
 def test_outputs_written(tmp_path):
     _, summary = run_fit(tmp_path, 2)
-    for name in ("checkpoint.pkl", "metrics.jsonl", "summary.json", "curves.png"):
+    for name in ("checkpoint.safetensors", "metrics.jsonl", "summary.json", "curves.png"):
         assert (tmp_path / name).exists(), name
     saved = json.loads((tmp_path / "summary.json").read_text())
     for key in ("test_accuracy", "epochs", "train_seconds", "images_per_second", "backend", "config"):
@@ -172,18 +171,21 @@ def test_checkpoint_from_before_init_schemes_still_resumes(tmp_path):
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    path = tmp_path / "c.pkl"
+    import safetensors.numpy
+    path = tmp_path / "c.safetensors"
     save_checkpoint(path, {"x": np.arange(3)})
+    real_save_file = safetensors.numpy.save_file
 
-    def broken_dump(obj, f, protocol=None):
-        f.write(b"half a checkpoint")
+    def broken_save_file(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a checkpoint")
         raise OSError("disk full")
-    monkeypatch.setattr(ckpt_mod.pickle, "dump", broken_dump)
+    monkeypatch.setattr(safetensors.numpy, "save_file", broken_save_file)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, {"x": np.arange(5)})
-    monkeypatch.setattr(ckpt_mod.pickle, "dump", pickle.dump)
+    monkeypatch.setattr(safetensors.numpy, "save_file", real_save_file)
     np.testing.assert_array_equal(load_checkpoint(path)["x"], np.arange(3))
-    assert sorted(os.listdir(tmp_path)) == ["c.pkl"]          # no temporary file left behind
+    assert sorted(os.listdir(tmp_path)) == ["c.safetensors"]          # no temporary file left behind
 
 
 def test_load_checkpoint_errors(tmp_path):

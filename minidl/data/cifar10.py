@@ -18,8 +18,10 @@ Each batch is a dict with bytes keys (it was pickled by Python 2):
 So a row reshaped to (3, 32, 32) is channels-first, and a transpose to
 (32, 32, 3) gives minidl's channels-last image layout (:func:`rows_to_images`).
 
-Unpickling can run code hidden in the file, so load only archives you trust:
-:func:`load_cifar10` checks the MD5 of what it downloads against the official one.
+Unpickling an ordinary pickle can run code hidden in the file, so the batches are read by a restricted
+unpickler (:mod:`minidl.data.safe_pickle`) that admits only the dicts, lists, bytes, ints and uint8 /
+int64 arrays these files hold and refuses anything else; :func:`load_cifar10` also checks the MD5 of what
+it downloads against the official one.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import tarfile
 
 import numpy as np
 
+from . import safe_pickle
 from .dataset import ArrayDataset
 from .download import default_cache_dir
 from .download import download as download_file
@@ -110,14 +113,14 @@ def _read_pickles(kind: str, path: str) -> dict:
             file = os.path.join(path, name)
             if os.path.isfile(file):
                 with open(file, "rb") as f:
-                    found[name] = pickle.load(f, encoding="bytes")
+                    found[name] = _unpickle(f.read(), file)
     else:
         try:
             with tarfile.open(path, "r|*") as tar:      # one sequential pass over the (compressed) archive
                 for member in tar:
                     name = os.path.basename(member.name)
                     if member.isfile() and name in wanted:
-                        found[name] = pickle.loads(tar.extractfile(member).read(), encoding="bytes")
+                        found[name] = _unpickle(tar.extractfile(member).read(), f"{path}:{member.name}")
         except (tarfile.TarError, EOFError, OSError) as exc:     # not a tar, or a truncated/corrupt gzip stream
             raise ValueError(f"load_cifar10: {path} is not a readable tar archive ({exc}); expected "
                              f"the official {ARCHIVE_NAME}") from None
@@ -128,10 +131,20 @@ def _read_pickles(kind: str, path: str) -> dict:
     return found
 
 
+def _unpickle(raw: bytes, where: str) -> dict:
+    """One batch file through the restricted unpickler; a refused or damaged one raises ValueError."""
+    try:
+        return safe_pickle.loads(raw, where)
+    except safe_pickle.UnsafePickleError as exc:
+        raise ValueError(f"load_cifar10: refused {exc}") from None
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"load_cifar10: {exc}") from None
+
+
 def _batch_arrays(batch: dict, name: str) -> tuple:
     """(images (N, 32, 32, 3) uint8, labels (N,) int64) of one unpickled batch, with its format checked."""
-    if b"data" not in batch or b"labels" not in batch:
-        raise ValueError(f"load_cifar10: batch {name} has keys {sorted(batch)}, expected b'data' and b'labels'")
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise ValueError(f"load_cifar10: batch {name} has keys {sorted(batch) if isinstance(batch, dict) else type(batch).__name__}, expected b'data' and b'labels'")
     rows = np.asarray(batch[b"data"])
     labels = np.asarray(batch[b"labels"], dtype=np.int64)
     if rows.ndim != 2 or rows.shape[1] != ROW_LENGTH or rows.dtype != np.uint8:

@@ -29,6 +29,7 @@ class maps become scores.
 from __future__ import annotations
 
 from .. import nn
+from .classifier import ImageClassifier
 
 #: hidden channels of each mlpconv block at width 1.0 (the last block ends with num_classes)
 CIFAR10_CHANNELS = ((192, 160, 96), (192, 192, 192), (192, 192))
@@ -43,7 +44,7 @@ def pooled_size(n: int) -> int:
     return (n + 2 * 1 - 3) // 2 + 1
 
 
-class NIN(nn.Module):
+class NIN(ImageClassifier, nn.Module):
     """Network In Network.
 
     Args:
@@ -62,7 +63,8 @@ class NIN(nn.Module):
 
     Input (N, in_channels, H, W) -> logits (N, num_classes).
     The default head keeps the state_dict keys of every earlier NIN (``features.*``); the fully
-    connected heads add ``classifier.*``.
+    connected heads add ``classifier.*``. A model read by :func:`minidl.models.load_model` also
+    classifies raw images: ``predict`` (:class:`ImageClassifier`).
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, batch_norm: bool = False,

@@ -33,7 +33,7 @@ from .. import random as mrandom
 from ..engine.function import no_grad
 from ..engine.tensor import Tensor
 from ..progress import progress_bar as make_bar
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, LEGACY_NAME, load_checkpoint, resumable_checkpoint, save_checkpoint
 from .report import append_jsonl, plot_curves, read_jsonl, write_json
 
 
@@ -45,18 +45,18 @@ class RunExistsError(FileExistsError):
     """``out_dir`` already holds a run, and neither resume nor overwrite was asked for."""
 
 
-#: the files a run writes into its folder, besides the checkpoint
-RUN_FILES = ("metrics.jsonl", "summary.json", "curves.png")
+#: the files a run writes into its folder, besides the checkpoint (model.safetensors: the recipe's, at the end)
+RUN_FILES = ("metrics.jsonl", "summary.json", "curves.png", "model.safetensors")
 
 
 def checkpoint_path(out_dir) -> str:
     """Where the run in ``out_dir`` keeps its checkpoint."""
-    return os.path.join(os.fspath(out_dir), "checkpoint.pkl")
+    return os.path.join(os.fspath(out_dir), CHECKPOINT_NAME)
 
 
 def existing_run_files(out_dir) -> list:
-    """The names of the files of a run already in ``out_dir`` (empty when there is none)."""
-    names = [os.path.basename(checkpoint_path(out_dir)), *RUN_FILES]
+    """The names of the files of a run already in ``out_dir`` (empty when there is none; an old checkpoint.pkl counts)."""
+    names = [os.path.basename(checkpoint_path(out_dir)), LEGACY_NAME, *RUN_FILES]
     return [name for name in names if os.path.exists(os.path.join(os.fspath(out_dir), name))]
 
 
@@ -208,7 +208,7 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
         distributed=None) -> dict:
     """Train for ``epochs`` epochs (in total, counting those of a resumed run); returns the summary.
 
-    In ``out_dir``: checkpoint.pkl (after every epoch and on Ctrl-C), metrics.jsonl (one line per epoch),
+    In ``out_dir``: checkpoint.safetensors (after every epoch and on Ctrl-C), metrics.jsonl (one line per epoch),
     summary.json and curves.png. ``extra_state`` (e.g. the fitted preprocessing) is stored in the checkpoint.
     A folder that already holds a run is continued with ``resume=True``, replaced with ``overwrite=True``,
     and otherwise refused (:class:`RunExistsError`): a finished run is never lost by accident.
@@ -241,7 +241,7 @@ def fit(model, optimizer, train_loader, test_loader, epochs: int, out_dir, confi
 
     epochs_done, train_seconds, epoch_state = 0, 0.0, None
     last_saved = None                    # where the checkpoint on disk stands, once this run has one
-    found = resume and os.path.exists(ckpt_path)
+    found = resume and writer and resumable_checkpoint(out_dir) is not None   # an old .pkl: CheckpointError
     if distributed is not None:                 # rank 0's files decide, and rank 0 reads them
         found = distributed.broadcast_object(found if writer else None)
     if found:
@@ -387,7 +387,7 @@ def upgrade_config(saved: dict) -> dict:
 
 
 #: options that may differ between a run and its resumption: where and how it runs, not what it computes
-RESUME_FREE_OPTIONS = {"resume", "overwrite", "out", "backend", "quiet", "eval_batch_size", "tf32"}
+RESUME_FREE_OPTIONS = {"resume", "overwrite", "out", "backend", "quiet", "eval_batch_size", "tf32", "export"}
 
 
 def check_same_config(saved: dict, current: dict) -> None:

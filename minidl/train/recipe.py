@@ -24,7 +24,8 @@ from .. import distributed, nn, optim
 from ..kernels.host_memory import keep_freed_memory
 from ..models import NIN
 from ..models.nin import HEADS
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, resumable_checkpoint
+from .export import export_run, model_facts, write_model_file
 from .loop import Interrupted, TrainingDiverged, check_same_config, checkpoint_path, existing_run_files, fit, upgrade_config
 from .report import write_json
 
@@ -106,6 +107,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run already in OUT (without it, an OUT holding a run is refused)")
+    p.add_argument("--export", action="store_true",
+                   help="write OUT/model.safetensors (and OUT/model.onnx with the onnx extra) from the run's "
+                        "checkpoint, then exit (a finished run already has model.safetensors)")
     p.add_argument("--quick", action="store_true",
                    help="CPU preset: " + ", ".join(f"{k}={v}" for k, v in task.quick.items()))
     p.add_argument("--eval-batch-size", type=int, default=500, help="batch size of the test-set evaluation")
@@ -171,6 +175,9 @@ def parse_config(task: Task, argv=None) -> dict:
         parser.error("--resume continues the run in --out and --overwrite replaces it: give one of them")
     if config["sync_bn"] and not config["batch_norm"]:
         parser.error("--sync-bn synchronizes batch norm: it needs --batch-norm")
+    if config["export"] and (config["resume"] or config["overwrite"]):
+        parser.error("--export writes the model files of the run in --out and trains nothing: "
+                     "give it without --resume and --overwrite")
     if config["schedule"] != "onecycle":
         for dest in ("warmup", "cycle_momentum"):
             if dest in explicit:
@@ -302,15 +309,15 @@ def check_output_folder(config: dict, world_size: int = 1) -> None:
             pass
     except OSError as exc:
         fail(f"--out {out} is not a writable folder ({exc.strerror or exc}); choose another --out")
-    checkpoint = checkpoint_path(out)
     if config["resume"]:
-        if os.path.exists(checkpoint):
-            try:
+        try:
+            checkpoint = resumable_checkpoint(out)          # an old checkpoint.pkl: CheckpointError
+            if checkpoint is not None:
                 saved = load_checkpoint(checkpoint)
                 check_same_config(saved["config"], config)
                 distributed.training.check_same_world(saved.get("distributed"), world_size)
-            except (ValueError, KeyError, OSError) as exc:
-                fail(str(exc))
+        except (ValueError, KeyError, OSError) as exc:
+            fail(str(exc))
     elif not config["overwrite"]:
         found = existing_run_files(out)
         if found:
@@ -335,6 +342,8 @@ def run(task: Task, argv=None) -> dict:
 
 def _run(task: Task, argv=None) -> dict:
     config = parse_config(task, argv)
+    if config["export"]:
+        return _export(task, config, print)
     try:
         backend = backends.set_backend(config["backend"])
     except backends.BackendError as exc:
@@ -390,7 +399,8 @@ def _train(task: Task, config: dict, backend: str, communicator) -> dict:
     try:
         summary = fit(model, optimizer, train_loader, test_loader, config["epochs"], config["out"],
                       {k: v for k, v in config.items()}, *schedules, resume=config["resume"],
-                      overwrite=config["overwrite"], extra_state={"preprocess": preprocess.state_dict()},
+                      overwrite=config["overwrite"],
+                      extra_state={"preprocess": preprocess.state_dict(), **model_facts(train)},
                       show_progress=not config["quiet"], log=log, distributed=parallel)
     except TrainingDiverged as exc:
         fail(str(exc))
@@ -401,6 +411,7 @@ def _train(task: Task, config: dict, backend: str, communicator) -> dict:
                    machine=_machine(), date=time.strftime("%Y-%m-%d"))
     if communicator.rank == 0:
         write_json(os.path.join(config["out"], "summary.json"), summary)
+        write_model_file(config["out"], model, train.classes, train.images.shape[1:3], preprocess)
     log(f"done: test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs; "
         f"training {summary['train_seconds']:.0f} s in all at {summary['images_per_second']:.0f} img/s; "
         f"this run's wall time {summary['wall_seconds']:.0f} s; results in {config['out']}")
@@ -410,13 +421,13 @@ def _train(task: Task, config: dict, backend: str, communicator) -> dict:
 def restore_run(task: Task, run_dir, data=None, progress: bool = True) -> dict:
     """A finished (or stopped) run, ready to use: its trained model, fitted preprocessing and data.
 
-    Reads ``run_dir/checkpoint.pkl``, rebuilds the NIN of the run's config on the active backend and
+    Reads ``run_dir/checkpoint.safetensors``, rebuilds the NIN of the run's config on the active backend and
     loads its weights (in eval mode). The fitted preprocessing comes from the checkpoint; a checkpoint
     written before it was stored there (2026-11-24) gets it fitted again exactly as the run did.
     ``data``: where the data set is now, if not at the run's ``--data``.
     Returns a dict: model, preprocess, train, test (uint8 images, not preprocessed), config.
     """
-    checkpoint = load_checkpoint(os.path.join(os.fspath(run_dir), "checkpoint.pkl"))
+    checkpoint = load_checkpoint(checkpoint_path(run_dir))
     config = upgrade_config(checkpoint["config"])
     train, test = load_data(task, data if data is not None else config["data"], progress=progress)
     train = training_subset(train, config)
@@ -430,6 +441,16 @@ def restore_run(task: Task, run_dir, data=None, progress: bool = True) -> dict:
     model.load_state_dict(checkpoint["model"])
     model.eval()
     return {"model": model, "preprocess": preprocess, "train": train, "test": test, "config": config}
+
+
+def _export(task: Task, config: dict, log) -> dict:
+    """--export: the model files of the run in --out (errors: one line on stderr, exit 2)."""
+    try:
+        written = export_run(task, config["out"], data=config["data"], progress=not config["quiet"], log=log)
+    except (OSError, ValueError) as exc:
+        fail(f"--export: {exc}")
+    log("exported: " + ", ".join(written))
+    return {"exported": written}
 
 
 def _machine() -> dict:
