@@ -71,17 +71,16 @@ def save(obj, path, *, name: str = "obj") -> None:
 
 def _encode(value, where: str, keys: tuple, tensors: dict):
     """The JSON node of ``value`` (at ``where``, reached by ``keys``); arrays go into ``tensors``."""
+    if isinstance(value, np.generic):                      # before float: np.float64 is a float subclass
+        if np.dtype(value.dtype) not in DTYPES:
+            raise TypeError(f"minidl.save: cannot store {where}, a NumPy scalar of dtype {value.dtype}")
+        return {"scalar": value.dtype.name, "value": _encode(value.item(), where, keys, tensors)}
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return int(value)                                  # an int subclass (an IntEnum) as a plain int
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else {"float": repr(float(value))}
-    if isinstance(value, np.generic) and np.dtype(value.dtype) in DTYPES:
-        item = value.item()
-        if isinstance(item, float) and not math.isfinite(item):
-            item = {"float": repr(item)}
-        return {"scalar": value.dtype.name, "value": item}
     if isinstance(value, np.ndarray) or backends.is_cupy_array(value):
         return _encode_array(value, where, keys, tensors)
     if isinstance(value, list):
