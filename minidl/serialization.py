@@ -16,7 +16,7 @@ What goes where:
   tensor ``model.conv.weight``. The bytes are copied from a C-contiguous little-endian copy of the array
   (a strided view is saved as the values it shows), and two references to one array become two copies.
 * the structure and every other value go into one JSON document in the header's ``__metadata__``
-  (key ``minidl``): a JSON number, string, true/false/null or list is itself; the rest is tagged,
+  (key ``minidl``: ``{"format": "minidl", "version": 1, "structure": ...}``): a JSON number, string, true/false/null or list is itself; the rest is tagged,
   ``{"tensor": name}``, ``{"tuple": [...]}``, ``{"dict": {...}}`` (string keys),
   ``{"items": [[key, value], ...]}`` (other keys, e.g. an optimizer's parameter positions),
   ``{"float": "nan"}`` (the non-finite floats JSON lacks) and
@@ -63,8 +63,9 @@ def save(obj, path, *, name: str = "obj") -> None:
     """
     tensors = {}
     structure = _encode(obj, name, (), tensors)
-    metadata = {"format": FORMAT, "version": str(VERSION),
-                STRUCTURE_KEY: json.dumps(structure, allow_nan=False, separators=(",", ":"))}
+    # one metadata entry: safetensors writes several in a random order, and the file should not vary
+    document = {"format": FORMAT, "version": VERSION, "structure": structure}
+    metadata = {STRUCTURE_KEY: json.dumps(document, allow_nan=False, separators=(",", ":"))}
     from safetensors.numpy import save_file
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
@@ -207,14 +208,18 @@ def load(path, map_location: str | None = None):
     path = os.fspath(path)
     backend = backends.get_backend() if map_location is None else backends.resolve(map_location)
     metadata = read_metadata(path)
-    if metadata.get("format") != FORMAT or STRUCTURE_KEY not in metadata:
+    try:
+        document = json.loads(metadata[STRUCTURE_KEY])
+        if document.get("format") != FORMAT:
+            raise ValueError
+    except (KeyError, ValueError, AttributeError):
         raise SerializationError(f"{path} is a safetensors file but was not written by minidl.save (its metadata "
-                                 "holds no minidl structure); read its tensors with safetensors.numpy.load_file")
-    if int(metadata.get("version", 0)) > VERSION:
-        raise SerializationError(f"{path} was written by a newer minidl (format version {metadata['version']}, "
+                                 "holds no minidl structure); read its tensors with safetensors.numpy.load_file") from None
+    if not isinstance(document.get("version"), int) or document["version"] > VERSION:
+        raise SerializationError(f"{path} was written by a newer minidl (format version {document.get('version')}, "
                                  f"this one reads up to {VERSION}); upgrade minidl")
     try:
-        structure = json.loads(metadata[STRUCTURE_KEY])
+        structure = document["structure"]
         with safe_open(path, framework="numpy") as f:
             names = set(f.keys())
 

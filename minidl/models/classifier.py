@@ -15,6 +15,7 @@ palette and RGBA images are converted to the model's channels (RGBA: the alpha c
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -58,8 +59,8 @@ def _one_image(item, image_size, channels: int) -> np.ndarray:
         try:
             pixels, _ = decode_image(raw, mode, path)
         except ValueError as exc:
-            raise ValueError(f"predict: {path} is not an image Pillow can read "
-                             f"({str(exc).split(' (', 1)[-1].rstrip(')')})") from None
+            detail = re.sub(r" <_io\.BytesIO object at \w+>", "", str(exc).split(" (", 1)[-1].rstrip(")"))
+            raise ValueError(f"predict: {path} is not an image Pillow can read ({detail})") from None
     else:
         pixels = np.asarray(backends.to_numpy(item))
         if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4)):
