@@ -3,11 +3,10 @@
 The update rules are checked three ways: against hand-computed steps, by convergence on a
 quadratic, and (when PyTorch is installed) against torch.optim step by step in float64.
 """
-import pickle
-
 import numpy as np
 import pytest
 
+import minidl
 import minidl.optim as optim
 from minidl.backends import to_numpy
 from minidl.engine import tensor
@@ -270,8 +269,8 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_state_dict_round_trip_continues_identically(name):
-    """10 steps straight == 5 steps, save (through pickle), load into fresh objects, 5 more steps."""
+def test_state_dict_round_trip_continues_identically(name, tmp_path):
+    """10 steps straight == 5 steps, save (minidl.save: the checkpoint format), load into fresh objects, 5 more."""
     grads = gradient_sequence(10)
     straight = make_params()
     opt = OPTIMIZERS[name](straight)
@@ -282,8 +281,9 @@ def test_state_dict_round_trip_continues_identically(name):
     opt1 = OPTIMIZERS[name](first)
     sched1 = optim.lr_scheduler.OneCycleLR(opt1, max_lr=[0.1, 0.05], total_steps=10)
     run_steps(opt1, first, grads[:5], sched1)
-    checkpoint = pickle.loads(pickle.dumps({"params": [p.data for p in first], "opt": opt1.state_dict(),
-                                            "sched": sched1.state_dict()}))
+    minidl.save({"params": [p.data for p in first], "opt": opt1.state_dict(), "sched": sched1.state_dict()},
+                tmp_path / "state.safetensors")
+    checkpoint = minidl.load(tmp_path / "state.safetensors")
 
     resumed = [tensor(a, requires_grad=True) for a in checkpoint["params"]]
     opt2 = OPTIMIZERS[name](resumed)
