@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 
 #: subpackages imported on first attribute access (PEP 562), so that e.g. the data loaders
 #: and matplotlib behind minidl.train are not loaded by a plain ``import minidl``
-_LAZY_SUBMODULES = ("nn", "optim", "data", "models", "train", "kernels", "engine", "backends", "random")
+_LAZY_SUBMODULES = ("nn", "optim", "data", "models", "train", "kernels", "engine", "backends", "random", "onnx")
 
 
 def __getattr__(name):

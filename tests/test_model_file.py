@@ -145,6 +145,17 @@ def test_training_writes_the_model_file_and_export_writes_it_again(trained_run, 
     result = run(task, ["--out", str(run_dir), "--export"])
     assert os.path.join(str(run_dir), "model.safetensors") in result["exported"]
     assert (run_dir / "model.safetensors").read_bytes() == first
+    # a checkpoint from before the model file existed lacks the class names: the data set is read again
+    from minidl.train.checkpoint import load_checkpoint, save_checkpoint
+    checkpoint = load_checkpoint(run_dir / "checkpoint.safetensors")
+    old = {**checkpoint, "extra": {"preprocess": checkpoint["extra"]["preprocess"]}}
+    save_checkpoint(tmp_path / "old" / "checkpoint.safetensors", old)
+    os.environ["MINIDL_DATA"] = str(run_dir.parent / "cache")
+    try:
+        run(task, ["--out", str(tmp_path / "old"), "--export", "--quiet"])
+    finally:
+        os.environ.pop("MINIDL_DATA", None)
+    assert (tmp_path / "old" / "model.safetensors").read_bytes() == first
     with pytest.raises(SystemExit) as exit_:
         run(task, ["--out", str(tmp_path / "no-run"), "--export"])
     assert exit_.value.code == 2

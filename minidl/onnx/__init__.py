@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from .. import backends
+from ..engine.tensor import Tensor
 from ..serialization import atomic_write
 from .converters import CONVERTERS, convert
 from .graph import GraphBuilder, trace
@@ -53,8 +54,7 @@ def _build(model, example_input, opset: int, graph: GraphBuilder | None = None, 
     """(graph, output name, traced output Tensor) for one traced forward pass, the input named ``input_name``."""
     if opset not in OPSETS:
         raise ValueError(f"minidl.onnx.export: opset must be in {OPSETS.start}..{OPSETS.stop - 1}, got {opset}")
-    example = example_input.data if hasattr(example_input, "data") and not isinstance(example_input, np.ndarray) \
-        else example_input
+    example = example_input.data if isinstance(example_input, Tensor) else example_input
     if example.ndim < 1 or example.shape[0] < 1:
         raise ValueError(f"minidl.onnx.export: example_input needs a batch dimension, got shape {tuple(example.shape)}")
     x, y, functions = trace(model, example)
@@ -101,7 +101,7 @@ def export(model, example_input, path, opset: int = DEFAULT_OPSET):
     helper = require().helper
     graph, out, y = _build(model, example_input, opset)
     graph.node("Identity", [out], ["logits"])
-    example = example_input.data if not isinstance(example_input, np.ndarray) else example_input
+    example = example_input.data if isinstance(example_input, Tensor) else example_input
     inputs = [_tensor_info(helper, "input", example.dtype, example.shape)]
     outputs = [_tensor_info(helper, "logits", y.dtype, y.shape)]
     return _write(graph, inputs, outputs, path, opset, f"{type(model).__name__} exported by minidl")
