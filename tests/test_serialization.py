@@ -83,6 +83,9 @@ def test_every_dtype_and_odd_shape_round_trips_exactly(tmp_path):
         "big_endian": np.arange(6, dtype=">i4").reshape(2, 3),
     })
     back = round_trip(arrays, tmp_path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(tmp_path / "x.safetensors").st_mode & 0o777 == 0o666 & ~mask, "the usual permissions, not 0600"
     for name, array in arrays.items():
         got = back[name]
         assert got.shape == array.shape, name
