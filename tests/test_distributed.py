@@ -344,7 +344,7 @@ def test_the_script_refuses_to_resume_a_run_of_two_ranks_alone(tmp_path, monkeyp
     args = ["--data", str(tmp_path / "toy.tar.gz"), "--backend", "numpy", "--width", "0.05", "--batch-size", "6",
             "--out", str(tmp_path / "run"), "--quiet", "--schedule", "plateau", "--epochs", "1"]
     assert run(task, args)["world_size"] == 1
-    path = tmp_path / "run" / "checkpoint.pkl"
+    path = tmp_path / "run" / "checkpoint.safetensors"
     state = load_checkpoint(path)
     state.pop("format_version", None)
     state["distributed"] = {"world_size": 2, "random": [state["random"], state["random"]]}   # as 2 ranks write it

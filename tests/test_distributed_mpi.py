@@ -5,7 +5,6 @@ a hang fails the test instead of blocking CI. Skipped where mpi4py or mpiexec is
 """
 import json
 import os
-import pickle
 import shutil
 import signal
 import subprocess
@@ -55,8 +54,8 @@ def metrics(out):
 
 
 def checkpoint(out):
-    with open(os.path.join(out, "checkpoint.pkl"), "rb") as f:
-        return pickle.load(f)
+    from minidl.train.checkpoint import load_checkpoint
+    return load_checkpoint(os.path.join(out, "checkpoint.safetensors"))
 
 
 def weights(out):
@@ -133,7 +132,7 @@ def test_ranks_with_different_weights_stop_with_a_clear_error(tmp_path):
 def test_ctrl_c_to_mpiexec_saves_once_and_resume_is_exact(runs, tmp_path):
     job = start_job(2, "fit", tmp_path, "--random", "--step-seconds", "0.25")
     try:
-        wait_for(lambda: os.path.exists(tmp_path / "checkpoint.pkl"), TIMEOUT, "the first epoch's checkpoint")
+        wait_for(lambda: os.path.exists(tmp_path / "checkpoint.safetensors"), TIMEOUT, "the first epoch's checkpoint")
         time.sleep(0.6)                                   # into the second epoch
         job.send_signal(signal.SIGINT)
         _, err = job.communicate(timeout=TIMEOUT)
@@ -173,7 +172,7 @@ def test_sigterm_to_mpiexec_stops_the_same_way(tmp_path):
 def test_a_killed_rank_ends_the_job_and_resume_restarts_from_the_last_checkpoint(runs, tmp_path):
     job = start_job(2, "fit", tmp_path, "--random", "--step-seconds", "0.25")
     try:
-        wait_for(lambda: os.path.exists(tmp_path / "checkpoint.pkl"), TIMEOUT, "the first epoch's checkpoint")
+        wait_for(lambda: os.path.exists(tmp_path / "checkpoint.safetensors"), TIMEOUT, "the first epoch's checkpoint")
         os.kill(int((tmp_path / "pid.1").read_text()), signal.SIGKILL)
         job.communicate(timeout=30)                       # MPI tears the job down
     finally:
