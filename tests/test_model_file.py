@@ -225,13 +225,13 @@ def logit_tolerance(reference):
     return dict(rtol=1e-4, atol=1e-4 * float(np.abs(reference).max()))
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_model_file_loads_into_a_pytorch_nin_and_back(tmp_path, batch_norm):
+@pytest.mark.parametrize("batch_norm, head", [(False, "gap"), (True, "gap"), (True, "fc-dropout")])
+def test_model_file_loads_into_a_pytorch_nin_and_back(tmp_path, batch_norm, head):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     from safetensors.torch import load_file
     from minidl.models.torch_names import torch_sequential
     rng = np.random.default_rng(3)
-    model = NIN(num_classes=10, width=0.25, batch_norm=batch_norm)
+    model = NIN(num_classes=10, width=0.25, batch_norm=batch_norm, head=head)
     if batch_norm:
         randomize_batch_norm(model, rng)
     save_model(tmp_path / "model.safetensors", model, [str(k) for k in range(10)], (32, 32))
@@ -258,7 +258,7 @@ def test_model_file_loads_into_a_pytorch_nin_and_back(tmp_path, batch_norm):
             layer.running_mean.uniform_(-0.2, 0.2)
             layer.running_var.uniform_(0.5, 2.0)
     torch_state = {k: v.numpy() for k, v in trained_in_torch.state_dict().items()}
-    fresh = NIN(num_classes=10, width=0.25, batch_norm=batch_norm)
+    fresh = NIN(num_classes=10, width=0.25, batch_norm=batch_norm, head=head)
     fresh.load_state_dict({ours_name: torch_state[theirs_name] for ours_name, theirs_name in names.items()})
     fresh.eval()
     with minidl.no_grad():

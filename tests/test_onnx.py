@@ -54,6 +54,8 @@ CASES = [
     pytest.param(dict(num_classes=10, in_channels=3), (3, 32, 32), 1.0, True, "max", id="cifar10-w1-bn"),
     pytest.param(dict(num_classes=10, in_channels=3), (3, 32, 32), 0.25, False, "avg", id="cifar10-w025-avgpool"),
     pytest.param(dict(num_classes=10, in_channels=3), (3, 32, 32), 0.25, True, "max", id="cifar10-w025-bn"),
+    pytest.param(dict(num_classes=10, in_channels=3, head="fc-dropout"), (3, 32, 32), 0.25, True, "max",
+                 id="cifar10-w025-bn-fc-head"),
     pytest.param(dict(num_classes=10, in_channels=1, channels=MNIST_CHANNELS), (1, 28, 28), 1.0, False, "max",
                  id="mnist-w1"),
     pytest.param(dict(num_classes=10, in_channels=1, channels=MNIST_CHANNELS), (1, 28, 28), 1.0, True, "max",
@@ -78,7 +80,9 @@ def test_exported_nin_matches_minidl_at_batch_1_and_17(tmp_path, kwargs, shape, 
     onnx.checker.check_model(onnx.load(str(tmp_path / "nin.onnx")), full_check=True)
     ops = {node.op_type for node in proto.graph.node}
     assert "Dropout" not in ops and ({"BatchNormalization"} <= ops) == batch_norm
-    assert ("AveragePool" in ops) == (pool2 == "avg") and {"Conv", "Relu", "MaxPool", "GlobalAveragePool"} <= ops
+    assert ("AveragePool" in ops) == (pool2 == "avg") and {"Conv", "Relu", "MaxPool"} <= ops
+    head = kwargs.get("head", "gap")
+    assert ("GlobalAveragePool" in ops) == (head == "gap") and ({"Reshape", "Gemm"} <= ops) == (head != "gap")
     assert model.training, "export leaves the model in the mode it found it"
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
 
