@@ -140,7 +140,7 @@ def test_ablation_script_trains_each_head_and_writes_the_table(tmp_path, monkeyp
         errors = [f"{100 * (1 - r['test_accuracy']):.2f}%" for r in runs]
         assert all(e in rows[f"`{head}`"] for e in errors)
         assert f"{ablation.PAPER_TEST_ERROR[head]:.2f}%" in rows[f"`{head}`"]
-    assert (out / "gap-seed1" / "checkpoint.pkl").exists()
+    assert (out / "gap-seed1" / "checkpoint.safetensors").exists()
     before = (out / "fc-seed0" / "metrics.jsonl").read_text()
     ablation.main(argv)                                      # a finished ablation is read back, not retrained
     assert (out / "fc-seed0" / "metrics.jsonl").read_text() == before
