@@ -120,8 +120,8 @@ class Conv2d(Function):
                 if gcols_buffer is None:
                     gcols_buffer = xp.empty((gy_rows.shape[0], kh * kw * c), dtype=gy.dtype)
                 gcols = xp.matmul(gy_rows, self.w_mat, out=gcols_buffer[:gy_rows.shape[0]])
-                gx_nhwc[start:stop] = col2im(gcols.reshape(stop - start, out_h, out_w, kh, kw, c),
-                                             (stop - start, h, w, c), sh, sw, ph, pw)
+                col2im(gcols.reshape(stop - start, out_h, out_w, kh, kw, c), (stop - start, h, w, c),
+                       sh, sw, ph, pw, out=gx_nhwc[start:stop])
         if need_w:
             gw = gw_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()  # back to (O, C, kh, kw)
         if need_x:
