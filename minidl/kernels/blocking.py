@@ -26,13 +26,15 @@ import numpy as np
 CACHE_BLOCK_BYTES = 1 << 20
 
 
-def batch_blocks(xp, n: int, bytes_per_item: int, budget: int = CACHE_BLOCK_BYTES):
+def batch_blocks(xp, n: int, bytes_per_item: int, budget: int | None = None):
     """Slices [start, stop) that cut ``n`` items (images, rows) into blocks of about ``budget`` bytes.
 
-    ``bytes_per_item`` is what one item of the largest array read costs. Every block holds at
-    least one item; on CuPy (``xp`` not NumPy) the only block is the whole range.
+    ``bytes_per_item`` is what one item of the largest array read costs; ``budget`` defaults to
+    :data:`CACHE_BLOCK_BYTES`. Every block holds at least one item; on CuPy (``xp`` not NumPy)
+    the only block is the whole range. The blocks change how the work is cut, never its result.
     """
     if xp is not np:
         return [slice(0, n)]
+    budget = CACHE_BLOCK_BYTES if budget is None else budget
     per_block = max(1, budget // max(1, bytes_per_item))
     return [slice(start, min(n, start + per_block)) for start in range(0, n, per_block)]

@@ -1,0 +1,140 @@
+"""The CPU fast paths of issue 14: cache blocking, winners by equality, no bookkeeping without a graph.
+
+Each fast path must give what the plain computation gives: exactly where the arithmetic is the same
+(blocking only changes how the work is cut), and gradient checks in float64 where it runs through
+several blocks. ``tiny_blocks`` shrinks the cache budget so that small test arrays go through many
+blocks of uneven size, the way NIN's activations do at full size.
+"""
+import numpy as np
+import pytest
+
+import minidl
+import minidl.functional as F
+from minidl.kernels import blocking
+from minidl.kernels.im2col import col2im, window
+
+from conftest import channels_last, layouts, make_tensor
+from test_pooling import naive_pool
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """A budget of 700 bytes: one to a few images (or rows) per block, the last block shorter."""
+    monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 700)
+
+
+def test_batch_blocks_cover_the_range_once_in_order():
+    for n, item, budget in [(10, 3, 7), (1, 100, 10), (7, 1, 100), (128, 393216, 1 << 20)]:
+        blocks = blocking.batch_blocks(np, n, item, budget)
+        covered = [i for b in blocks for i in range(b.start, b.stop)]
+        assert covered == list(range(n))
+        assert all(b.stop - b.start >= 1 for b in blocks)
+        assert all((b.stop - b.start) * item <= max(budget, item) for b in blocks)
+
+
+def test_batch_blocks_default_budget_is_read_at_call_time(tiny_blocks):
+    assert len(blocking.batch_blocks(np, 8, 350)) == 4          # 700 bytes: two items of 350 per block
+
+
+def _max_pool_both(x, k, s, p, gy):
+    t = make_tensor(x, requires_grad=True)
+    y = F.max_pool2d(t, k, s, p)
+    y.backward(gy)
+    return y.numpy(), t.grad
+
+
+@pytest.mark.parametrize("shape,k,s,p", [((5, 3, 7, 6), 3, 2, 1), ((4, 2, 6, 5), (3, 2), (1, 2), (1, 0)),
+                                         ((3, 2, 9, 9), 2, 3, 1)])
+def test_max_pool_in_blocks_matches_one_block_exactly_and_the_naive_loops(monkeypatch, rng, shape, k, s, p):
+    x = rng.standard_normal(shape)
+    x[x > 1.0] = 1.0                                                # many ties: the first max must win in every block
+    expected, backward = naive_pool(x, k, s, p, "max")
+    gy = rng.standard_normal(expected.shape)
+    results = []
+    for budget in (1, 700, 1 << 30):                                # one image per block, a few, all at once
+        monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", budget)
+        for layout in layouts(x):
+            results.append(_max_pool_both(layout, k, s, p, gy))
+    for y, gx in results:
+        np.testing.assert_array_equal(y, expected)
+        np.testing.assert_array_equal(gx, results[0][1])
+    np.testing.assert_allclose(results[0][1], backward(gy), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_in_blocks_gradcheck(tiny_blocks, rng):
+    x = make_tensor(channels_last(rng.standard_normal((5, 3, 7, 6))), requires_grad=True)
+    assert minidl.gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1), [x])
+
+
+def test_max_pool_nan_and_minus_inf_windows_in_blocks(tiny_blocks, rng):
+    x = rng.standard_normal((4, 2, 7, 6))
+    x[1, 0, :2, :2] = -np.inf                       # a corner window of -inf in the second block
+    x[3, 1, 0, 1] = x[3, 1, 1, 0] = np.nan          # two NaNs in the corner window of the last image
+    expected, backward = naive_pool(x, 3, 2, 1, "max")
+    gy = rng.standard_normal(expected.shape)
+    y, gx = _max_pool_both(channels_last(x), 3, 2, 1, gy)
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_allclose(gx, backward(gy), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_without_a_graph_gives_the_same_values_and_keeps_no_winners(rng):
+    x = make_tensor(channels_last(rng.standard_normal((3, 4, 9, 8)).astype(np.float32)), requires_grad=True)
+    with_graph = F.max_pool2d(x, 3, 2, 1)
+    with minidl.no_grad():
+        without = F.max_pool2d(x, 3, 2, 1)
+    np.testing.assert_array_equal(without.numpy(), with_graph.numpy())
+    assert without.creator is None and with_graph.creator.argmax is not None
+    fn = F.pooling.MaxPool2d((3, 3), (2, 2), (1, 1))
+    with minidl.no_grad():
+        fn(x)
+    assert fn.requires_grad is False and fn.argmax is None
+
+
+def test_function_requires_grad_is_known_before_forward():
+    seen = []
+
+    class Probe(minidl.Function):
+        def forward(self, x):
+            seen.append(self.requires_grad)
+            return x * 2
+
+        def backward(self, gy):
+            return gy * 2
+
+    a = minidl.tensor(np.ones(3), requires_grad=True)
+    Probe()(a)
+    with minidl.no_grad():
+        Probe()(a)
+    Probe()(minidl.tensor(np.ones(3)))
+    assert seen == [True, False, False]
+
+
+def _col2im_plain(cols, input_shape, sh, sw, ph, pw):
+    """The textbook adjoint of im2col: add every offset's block into one padded array."""
+    n, h, w, c = input_shape
+    _, out_h, out_w, kh, kw, _ = cols.shape
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c))
+    for i in range(kh):
+        for j in range(kw):
+            window(padded, i, j, out_h, out_w, sh, sw)[...] += cols[:, :, :, i, j, :]
+    return padded[:, ph:ph + h, pw:pw + w, :]
+
+
+@pytest.mark.parametrize("input_shape,k,s,p", [((5, 6, 7, 3), (3, 2), (1, 2), (1, 1)), ((3, 5, 5, 2), (5, 5), (1, 1), (2, 2))])
+def test_col2im_in_blocks_and_into_out_matches_the_plain_sum_exactly(tiny_blocks, rng, input_shape, k, s, p):
+    n, h, w, c = input_shape
+    out_h, out_w = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
+    cols = rng.standard_normal((n, out_h, out_w, *k, c))
+    expected = _col2im_plain(cols, input_shape, *s, *p)
+    np.testing.assert_array_equal(col2im(cols, input_shape, *s, *p), expected)   # same additions, same order
+    target = np.full((n + 2, h, w, c), np.nan)
+    returned = col2im(cols, input_shape, *s, *p, out=target[1:-1])
+    np.testing.assert_array_equal(target[1:-1], expected)
+    assert np.isnan(target[0]).all() and np.isnan(target[-1]).all() and returned.base is target
+
+
+def test_conv2d_gradcheck_with_col2im_in_blocks(tiny_blocks, rng):
+    x = make_tensor(channels_last(rng.standard_normal((4, 3, 6, 5))), requires_grad=True)
+    w = minidl.tensor(rng.standard_normal((4, 3, 3, 2)), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal(4), requires_grad=True)
+    assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1), [x, w, b])
