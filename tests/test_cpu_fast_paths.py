@@ -10,7 +10,7 @@ import pytest
 
 import minidl
 import minidl.functional as F
-from minidl.kernels import blocking
+from minidl.kernels import blocking, threads
 from minidl.kernels.im2col import col2im, window
 
 from conftest import channels_last, layouts, make_tensor
@@ -138,3 +138,69 @@ def test_conv2d_gradcheck_with_col2im_in_blocks(tiny_blocks, rng):
     w = minidl.tensor(rng.standard_normal((4, 3, 3, 2)), requires_grad=True)
     b = minidl.tensor(rng.standard_normal(4), requires_grad=True)
     assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1), [x, w, b])
+
+
+@pytest.fixture
+def restore_threads():
+    before = threads.get_num_threads()
+    yield
+    threads.set_num_threads(before)
+
+
+def _pool_relu_conv_results(rng_seed):
+    """Forward values and every gradient of conv -> relu -> max pool, with blocks of one or two images."""
+    rng = np.random.default_rng(rng_seed)
+    x = make_tensor(channels_last(rng.standard_normal((7, 3, 9, 8))), requires_grad=True)
+    w = minidl.tensor(rng.standard_normal((5, 3, 3, 3)), requires_grad=True)
+    y = F.max_pool2d(F.relu(F.conv2d(x, w, padding=1)), 3, 2, 1)
+    y.backward(rng.standard_normal(y.shape))
+    return [y.numpy(), x.grad, w.grad]
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_threads_give_exactly_the_one_thread_results(tiny_blocks, restore_threads, n_threads):
+    threads.set_num_threads(1)
+    expected = _pool_relu_conv_results(0)
+    threads.set_num_threads(n_threads)
+    for got, want in zip(_pool_relu_conv_results(0), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_run_blocks_visits_every_block_once_and_raises_a_workers_error(restore_threads):
+    threads.set_num_threads(2)
+    seen = []
+    threads.run_blocks(seen.append, [slice(i, i + 1) for i in range(9)])
+    assert sorted(b.start for b in seen) == list(range(9))
+
+    def fail(block):
+        if block.start == 8:                        # the last block: the worker thread's run
+            raise ValueError("block 8")
+    with pytest.raises(ValueError, match="block 8"):
+        threads.run_blocks(fail, [slice(i, i + 1) for i in range(9)])
+
+
+def test_relu_in_blocks_on_other_layouts_and_shapes(tiny_blocks, restore_threads, rng):
+    threads.set_num_threads(2)
+    for a in [rng.standard_normal((40, 30)), rng.standard_normal((6, 5, 4, 3)).transpose(2, 0, 3, 1),
+              np.asarray(-1.5), rng.standard_normal(17)]:
+        t = minidl.tensor(a, requires_grad=True) if a.ndim != 4 else make_tensor(a, requires_grad=True)
+        y = F.relu(t)
+        np.testing.assert_array_equal(y.numpy(), np.maximum(a, 0))
+        gy = rng.standard_normal(a.shape)
+        y.backward(gy)
+        np.testing.assert_array_equal(t.grad, gy * (a > 0))
+    x = make_tensor(channels_last(rng.standard_normal((5, 2, 3, 4))), requires_grad=True)
+    assert minidl.gradcheck(F.relu, [x])
+
+
+def test_set_num_threads_and_the_environment_variable_reject_bad_values(restore_threads, monkeypatch):
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads: n must be an integer >= 1"):
+            threads.set_num_threads(bad)
+    monkeypatch.setattr(threads, "_num_threads", None)
+    for bad in ("two", "0", "-2"):
+        monkeypatch.setenv("MINIDL_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match=f"MINIDL_NUM_THREADS must be a positive integer, got '{bad}'"):
+            threads.get_num_threads()
+    monkeypatch.setenv("MINIDL_NUM_THREADS", "3")
+    assert threads.get_num_threads() == 3

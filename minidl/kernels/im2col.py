@@ -27,6 +27,7 @@ import numpy as np
 from ..backends import get_array_module
 from . import cuda
 from .blocking import batch_blocks
+from .threads import run_blocks
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -89,7 +90,8 @@ def col2im(cols, input_shape, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0
 
     ``out``: an optional (N, H, W, C) array to write the result into (returned).
     On NumPy the images go a few at a time (:mod:`minidl.kernels.blocking`), so that the padded
-    block that the kh*kw offsets add into stays in the cache between the additions.
+    block that the kh*kw offsets add into stays in the cache between the additions, and the
+    blocks are shared between the cores (:mod:`minidl.kernels.threads`).
     """
     xp = get_array_module(cols)
     if xp is not np:
@@ -103,11 +105,13 @@ def col2im(cols, input_shape, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0
     if out is None:
         out = xp.empty(input_shape, dtype=cols.dtype)
     padded_image_bytes = (h + 2 * ph) * (w + 2 * pw) * c * cols.itemsize
-    for block in batch_blocks(xp, n, padded_image_bytes):
+
+    def add_patches(block):
         cols_block = cols[block]
         x_padded = xp.zeros((cols_block.shape[0], h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
         for i in range(kh):
             for j in range(kw):
                 window(x_padded, i, j, out_h, out_w, sh, sw)[...] += cols_block[:, :, :, i, j, :]
         out[block] = x_padded[:, ph:ph + h, pw:pw + w, :]
+    run_blocks(add_patches, batch_blocks(xp, n, padded_image_bytes))     # on every core (kernels/threads.py)
     return out

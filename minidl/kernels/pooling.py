@@ -17,7 +17,8 @@ the max NaN and its last NaN wins (the CUDA kernel follows the same rules).
 
 The NumPy path works on a few images at a time (:mod:`minidl.kernels.blocking`), so
 the nine passes over each block of a 3x3 window read it from the cache, not
-from main memory. Forward finds the maxima first and the winners after, by
+from main memory, and the blocks are shared between the cores
+(:mod:`minidl.kernels.threads`). Forward finds the maxima first and the winners after, by
 equality with the max (skipped when no backward will run).
 
 On CuPy, max pooling runs as one fused CUDA kernel each way (minidl/kernels/cuda.py)
@@ -31,6 +32,7 @@ from ..backends import get_array_module
 from . import cuda
 from .blocking import batch_blocks
 from .im2col import conv_output_size
+from .threads import run_blocks
 
 
 def offset_slices(offset: int, pad: int, stride: int, in_size: int, out_size: int):
@@ -70,8 +72,10 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw, with_argmax: bool = True):
     offsets = list(_offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w))
     out = xp.empty((n, out_h, out_w, c), dtype=x.dtype)
     argmax = xp.empty((n, out_h, out_w, c), dtype=index) if with_argmax else None
-    for block in batch_blocks(xp, n, x[0].nbytes):      # one block at a time, in cache (kernels/blocking.py)
+
+    def pool(block):                                     # one block at a time, in cache (kernels/blocking.py)
         _max_pool_block(x[block], out[block], None if argmax is None else argmax[block], offsets, index)
+    run_blocks(pool, batch_blocks(xp, n, x[0].nbytes))   # on every core (kernels/threads.py)
     return out, argmax
 
 
@@ -108,11 +112,13 @@ def max_pool_backward(gy, argmax, input_shape, kh, kw, sh, sw, ph, pw):
     _, out_h, out_w, _ = gy.shape
     offsets = list(_offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w))
     gx = xp.empty(input_shape, dtype=gy.dtype)
-    for block in batch_blocks(xp, n, gx[0].nbytes):
+
+    def route(block):
         gx_block, gy_block, argmax_block = gx[block], gy[block], argmax[block]
         gx_block[...] = 0
         for k, o, i in offsets:
             gx_block[i] += gy_block[o] * (argmax_block[o] == k)
+    run_blocks(route, batch_blocks(xp, n, gx[0].nbytes))
     return gx
 
 
