@@ -15,29 +15,14 @@ that fit in the cache, shared between the cores (:mod:`minidl.kernels.blocking`,
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..backends import get_array_module
 from ..engine.function import Function
 from ..engine.tensor import Tensor
-from ..kernels.columns import column_dots, column_sums
 from ..kernels.blocking import batch_blocks
+from ..kernels.columns import blocked_column_sums, column_dots, column_sums
 from ..kernels.layout import from_nhwc, to_nhwc
 from ..kernels.threads import run_blocks
 from ._utils import shape_str
-
-
-def _blocked_column_sums(xp, blocks, fn, n_columns):
-    """sum over blocks of ``fn(rows)`` (a (C,) partial sum per block), block partials added in float64.
-
-    The partials are computed on every core (kernels/threads.py), each into its own row of a table.
-    """
-    partials = xp.empty((len(blocks), n_columns), dtype=np.float64)
-
-    def one(k):
-        partials[k] = fn(blocks[k])
-    run_blocks(one, list(range(len(blocks))))
-    return partials.sum(axis=0)
 
 
 class BatchNorm2d(Function):
@@ -55,12 +40,12 @@ class BatchNorm2d(Function):
         self.blocks = blocks = batch_blocks(xp, m, x2[0].nbytes)        # rows that fit in the cache
         self.centered = xp.empty_like(x2)
         if self.training:
-            mean = (_blocked_column_sums(xp, blocks, lambda rows: column_sums(x2[rows]), c) / m).astype(x.dtype)
+            mean = (blocked_column_sums(xp, blocks, lambda rows: column_sums(x2[rows]), c) / m).astype(x.dtype)
 
             def center(rows):
                 xp.subtract(x2[rows], mean, out=self.centered[rows])
                 return column_dots(self.centered[rows], self.centered[rows])
-            var = _blocked_column_sums(xp, blocks, center, c) / m      # biased variance, two passes
+            var = blocked_column_sums(xp, blocks, center, c) / m      # biased variance, two passes
             if self.running_mean is not None:
                 mom = self.momentum
                 self.running_mean *= 1 - mom
@@ -89,8 +74,8 @@ class BatchNorm2d(Function):
         m = g2.shape[0]
         blocks = self.blocks
         scale = self.weight * self.inv_std                              # d y / d x in eval mode
-        gbeta = _blocked_column_sums(xp, blocks, lambda rows: column_sums(g2[rows]), c).astype(gy.dtype)
-        g_dot_centered = _blocked_column_sums(
+        gbeta = blocked_column_sums(xp, blocks, lambda rows: column_sums(g2[rows]), c).astype(gy.dtype)
+        g_dot_centered = blocked_column_sums(
             xp, blocks, lambda rows: column_dots(g2[rows], self.centered[rows]), c).astype(gy.dtype)
         ggamma = g_dot_centered * self.inv_std                          # sum of g * xhat
         gx = xp.empty_like(g2)

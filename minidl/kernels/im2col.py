@@ -81,7 +81,11 @@ def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int =
         cols = xp.empty(shape, dtype=x.dtype)
     else:
         cols = out.reshape(-1)[:n * out_h * out_w * kh * kw * c].reshape(shape)
-    cols[...] = patches(x_padded, kh, kw, sh, sw, out_h, out_w)
+    view = patches(x_padded, kh, kw, sh, sw, out_h, out_w)
+
+    def copy(block):
+        cols[block] = view[block]
+    run_blocks(copy, batch_blocks(xp, n, cols[0].nbytes))       # images shared between the cores
     return cols
 
 
