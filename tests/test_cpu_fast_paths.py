@@ -148,13 +148,20 @@ def restore_threads():
 
 
 def _pool_relu_conv_results(rng_seed):
-    """Forward values and every gradient of conv -> relu -> max pool, with blocks of one or two images."""
+    """Forward values and every gradient of conv -> batch norm -> relu -> max pool -> 1x1 conv, in small blocks."""
     rng = np.random.default_rng(rng_seed)
     x = make_tensor(channels_last(rng.standard_normal((7, 3, 9, 8))), requires_grad=True)
     w = minidl.tensor(rng.standard_normal((5, 3, 3, 3)), requires_grad=True)
-    y = F.max_pool2d(F.relu(F.conv2d(x, w, padding=1)), 3, 2, 1)
+    b = minidl.tensor(rng.standard_normal(5), requires_grad=True)
+    gamma = minidl.tensor(rng.standard_normal(5), requires_grad=True)
+    beta = minidl.tensor(rng.standard_normal(5), requires_grad=True)
+    w2 = minidl.tensor(rng.standard_normal((4, 5, 1, 1)), requires_grad=True)
+    b2 = minidl.tensor(rng.standard_normal(4), requires_grad=True)
+    rm, rv = np.zeros(5), np.ones(5)
+    h = F.batch_norm2d(F.conv2d(x, w, b, padding=1), rm, rv, gamma, beta, training=True)
+    y = F.conv2d(F.max_pool2d(F.relu(h), 3, 2, 1), w2, b2)
     y.backward(rng.standard_normal(y.shape))
-    return [y.numpy(), x.grad, w.grad]
+    return [y.numpy(), rm, rv] + [t.grad for t in (x, w, b, gamma, beta, w2, b2)]
 
 
 @pytest.mark.parametrize("n_threads", [2, 3])
@@ -204,3 +211,53 @@ def test_set_num_threads_and_the_environment_variable_reject_bad_values(restore_
             threads.get_num_threads()
     monkeypatch.setenv("MINIDL_NUM_THREADS", "3")
     assert threads.get_num_threads() == 3
+
+
+def _batch_norm_by_hand(x, gamma, beta, eps):
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    return gamma[None, :, None, None] * (x - mean) / np.sqrt(var + eps) + beta[None, :, None, None]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_in_blocks_gradcheck(tiny_blocks, rng, training):
+    x = make_tensor(channels_last(rng.standard_normal((4, 3, 5, 6))), requires_grad=True)
+    g = minidl.tensor(rng.standard_normal(3), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal(3), requires_grad=True)
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    assert len(blocking.batch_blocks(np, 4 * 5 * 6, 3 * 8)) > 4
+    assert minidl.gradcheck(lambda x, g, b: F.batch_norm2d(x, rm.copy(), rv.copy(), g, b, training=training), [x, g, b])
+
+
+def test_batch_norm_in_blocks_matches_the_formula_and_updates_running_statistics(tiny_blocks, rng):
+    x = 3.0 + 2.0 * rng.standard_normal((5, 4, 6, 7))
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    rm, rv = np.zeros(4), np.ones(4)
+    y = F.batch_norm2d(make_tensor(channels_last(x)), rm, rv, minidl.tensor(gamma), minidl.tensor(beta),
+                       training=True, momentum=0.1, eps=1e-5)
+    np.testing.assert_allclose(y.numpy(), _batch_norm_by_hand(x, gamma, beta, 1e-5), rtol=1e-12, atol=1e-12)
+    m = 5 * 6 * 7
+    np.testing.assert_allclose(rm, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(axis=(0, 2, 3)) * m / (m - 1), rtol=1e-12)
+
+
+def test_batch_norm_float32_in_blocks_stays_within_float32_rounding(tiny_blocks, rng):
+    """Mean 3, std 2: the sums of the blocks are added in float64, so the error is a few float32 roundings."""
+    x = 3.0 + 2.0 * rng.standard_normal((6, 5, 7, 5))
+    gamma, beta = rng.standard_normal(5), rng.standard_normal(5)
+    y = F.batch_norm2d(make_tensor(channels_last(x.astype(np.float32))), None, None,
+                       minidl.tensor(gamma.astype(np.float32)), minidl.tensor(beta.astype(np.float32)))
+    expected = _batch_norm_by_hand(x.astype(np.float32).astype(np.float64), gamma.astype(np.float32),
+                                   beta.astype(np.float32), 1e-5)
+    # each output: x - mean (|x - mean| <= 4 std here, relative rounding eps), times gamma / std, plus beta:
+    # a handful of float32 roundings of values up to |gamma| * 4 + |beta|
+    bound = 8 * np.finfo(np.float32).eps * (4 * np.abs(gamma).max() + np.abs(beta).max())
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=bound)
+
+
+def test_pointwise_conv_in_blocks_gradcheck(tiny_blocks, rng):
+    x = make_tensor(channels_last(rng.standard_normal((3, 4, 5, 3))), requires_grad=True)
+    w = minidl.tensor(rng.standard_normal((6, 4, 1, 1)), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal(6), requires_grad=True)
+    assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b), [x, w, b])
