@@ -261,3 +261,31 @@ def test_pointwise_conv_in_blocks_gradcheck(tiny_blocks, rng):
     w = minidl.tensor(rng.standard_normal((6, 4, 1, 1)), requires_grad=True)
     b = minidl.tensor(rng.standard_normal(6), requires_grad=True)
     assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b), [x, w, b])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="os.fork is not available on this platform")
+def test_a_forked_child_runs_blocks_with_a_pool_of_its_own(restore_threads):
+    import os
+    threads.set_num_threads(2)
+    threads.run_blocks(lambda block: None, [slice(0, 1), slice(1, 2)])      # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:                                                             # the child: must not hang
+        try:
+            seen = []
+            threads.run_blocks(seen.append, [slice(i, i + 1) for i in range(4)])
+            os._exit(0 if len(seen) == 4 else 1)
+        except BaseException:
+            os._exit(2)
+    import signal
+    import time
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert done, "the forked child hung in run_blocks (it waited on the parent's worker threads)"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

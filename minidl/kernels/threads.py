@@ -47,6 +47,16 @@ def set_num_threads(n: int) -> None:
         _pool = None
 
 
+def _forget_pool_after_fork() -> None:
+    """A forked child has none of the parent's threads: it starts a pool of its own when it needs one."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _run_all(fn, blocks) -> None:
     for block in blocks:
         fn(block)
