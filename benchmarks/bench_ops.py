@@ -8,6 +8,9 @@
 Inputs are float32 and stored channels-last, as inside a minidl NIN. PyTorch
 (if installed) runs the same op on the same data in its default memory format
 (NCHW contiguous); 'ratio' is minidl time / PyTorch time (below 1: minidl faster).
+For the convolutions, 'GFLOP/s' is minidl's rate (2 flops per multiply-add of the
+products a convolution's forward and backward need) and 'sgemm GFLOP/s' the rate of
+the same three matrix products run bare on random arrays: the most the BLAS gives.
 """
 import argparse
 import os
@@ -86,6 +89,22 @@ def minidl_case(kind, args, x_np, rng, xp):
     return step
 
 
+def conv_flops_and_gemms(args, x_np, rng):
+    """(flops of forward + backward, a closure running the same products bare) for a stride-1 'same' conv."""
+    n, c, h, w = x_np.shape
+    rows, depth, out = n * h * w, c * args["k"] ** 2, args["out"]
+    need_x = c != 3                                      # as in minidl_case: the image needs no gradient
+    a, wt, g = (backends.to_backend(rng.standard_normal(shape, dtype=np.float32))
+                for shape in ((rows, depth), (out, depth), (rows, out)))
+
+    def products():
+        a @ wt.T                                         # forward: cols @ W^T
+        g.T @ a                                          # dW = dy^T cols
+        if need_x:
+            g @ wt                                       # dcols = dy W
+    return 2 * rows * depth * out * (3 if need_x else 2), products
+
+
 def torch_case(torch, device, kind, args, x_np, rng):
     tF = torch.nn.functional
     x = torch.tensor(x_np, device=device, requires_grad=kind != "conv" or x_np.shape[1] != 3)
@@ -143,9 +162,11 @@ def main():
         print(f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads), default NCHW layout")
     else:
         print("PyTorch not installed (or no CUDA for it): minidl column only")
-    header = ["op (forward+backward)", "batch", "minidl ms"] + (["torch ms", "ratio"] if torch else [])
+    header = ["op (forward+backward)", "batch", "minidl ms"] + (["torch ms", "ratio"] if torch else []) + \
+        ["GFLOP/s", "sgemm GFLOP/s"]
     rows = []
     rng = np.random.default_rng(0)
+    gemm_rng = np.random.default_rng(1)                  # the bare products' arrays; rng's inputs stay as before
     for batch in args.batch:
         for name, shape, kind, op_args in NIN_OPS:
             if args.only and args.only not in name:
@@ -156,6 +177,12 @@ def main():
             if torch is not None:
                 t_t = time_call(torch_case(torch, device, kind, op_args, x_np, rng), args.repeats, sync=torch_sync)
                 row += [f"{1e3 * t_t:.2f}", f"{t_m / t_t:.2f}"]
+            if kind == "conv":
+                flops, products = conv_flops_and_gemms(op_args, x_np, gemm_rng)
+                t_g = time_call(products, args.repeats, sync=minidl_sync)
+                row += [f"{flops / t_m / 1e9:.0f}", f"{flops / t_g / 1e9:.0f}"]
+            else:
+                row += ["", ""]
             rows.append(row)
             print("  ".join(map(str, row)), file=sys.stderr, flush=True)
     print(table(header, rows))

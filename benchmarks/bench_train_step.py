@@ -4,10 +4,17 @@
     python benchmarks/bench_train_step.py                    # NumPy, batch 128, the paper's NIN
     python benchmarks/bench_train_step.py --backend cupy     # CuPy, PyTorch on CUDA beside it
     python benchmarks/bench_train_step.py --width 0.25 --batch 64
+    python benchmarks/bench_train_step.py --batch-norm        # the modern variant (BatchNorm2d after every conv)
+    python benchmarks/bench_train_step.py --eval --batch 256  # inference: eval mode, no graph
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_train_step.py --breakdown --clock cpu --no-torch
+                                                             # where a step's CPU time goes, on a busy machine
 
-The same network (NIN of NIN.md: dropout 0.5, max pools, GAP) and the same
+The same network (NIN of NIN.md: dropout 0.5, max pools, GAP; with --batch-norm a
+BatchNorm2d after every convolution, which then has no bias) and the same
 SGD with momentum 0.9 and weight decay 5e-4, on random float32 data. PyTorch
 runs twice: in its default NCHW layout and in channels_last (minidl's inside layout).
+--eval times the forward pass alone in eval mode without a graph
+(minidl.no_grad(), torch.no_grad()), as prediction runs.
 """
 import argparse
 import os
@@ -25,7 +32,7 @@ from minidl.models import NIN  # noqa: E402
 from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_call  # noqa: E402
 
 
-def torch_nin(torch, width):
+def torch_nin(torch, width, batch_norm=False):
     nn = torch.nn
     c1, c2, c3 = [[max(1, round(c * width)) for c in b] for b in ((192, 160, 96), (192, 192, 192), (192, 192))]
     c3 = c3 + [10]
@@ -33,7 +40,8 @@ def torch_nin(torch, width):
     def block(cin, chans, k, p):
         layers, prev = [], cin
         for i, c in enumerate(chans):
-            layers += [nn.Conv2d(prev, c, k if i == 0 else 1, padding=p if i == 0 else 0), nn.ReLU()]
+            layers.append(nn.Conv2d(prev, c, k if i == 0 else 1, padding=p if i == 0 else 0, bias=not batch_norm))
+            layers += [nn.BatchNorm2d(c), nn.ReLU()] if batch_norm else [nn.ReLU()]
             prev = c
         return layers
     return nn.Sequential(*block(3, c1, 5, 2), nn.MaxPool2d(3, 2, 1), nn.Dropout(0.5),
@@ -46,8 +54,14 @@ def main():
     add_common_options(parser)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--batch-norm", action="store_true", help="NIN with BatchNorm2d after every convolution")
+    parser.add_argument("--eval", action="store_true",
+                        help="time inference instead: the forward pass in eval mode without a graph")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time every op's forward and backward apart (waits for the device after each one)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="the breakdown's clock: wall time, or this process's CPU time (steadier on a shared "
+                             "machine; equal to wall time only with one BLAS thread, OPENBLAS_NUM_THREADS=1)")
     parser.add_argument("--kernel-profile", action="store_true",
                         help="CuPy: list the GPU kernels of a step by device time (needs PyTorch's profiler)")
     args = parser.parse_args()
@@ -57,20 +71,30 @@ def main():
     rng = np.random.default_rng(0)
     x_np = rng.random((args.batch, 3, 32, 32), dtype=np.float32)
     y_np = rng.integers(0, 10, args.batch)
-    print(f"NIN training step, batch {args.batch}, width {args.width}, float32; minidl {minidl.__version__} on {backend}; "
+    what = "inference (eval, no graph)" if args.eval else "training step"
+    print(f"NIN{' with batch norm' if args.batch_norm else ''} {what}, batch {args.batch}, width {args.width}, float32; "
+          f"minidl {minidl.__version__} on {backend}; "
           f"{os.cpu_count()} CPU cores; host allocator: {'glibc default' if args.system_allocator else 'keep freed memory'}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
 
-    model = NIN(width=args.width)
+    model = NIN(width=args.width, batch_norm=args.batch_norm)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = minidl.Tensor(backends.to_backend(np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)))
     y = backends.to_backend(y_np)
 
-    def minidl_step():
+    def minidl_train_step():
         loss = F.softmax_cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+
+    def minidl_predict():
+        with minidl.no_grad():
+            model(x)
+
+    if args.eval:
+        model.eval()
+    minidl_step = minidl_predict if args.eval else minidl_train_step
 
     rows = []
     t = time_call(minidl_step, args.repeats, sync=minidl_sync)
@@ -79,7 +103,7 @@ def main():
     torch, device, sync = (None, None, None) if args.no_torch else load_torch(backend, args.tf32)
     if torch is not None:
         for layout in ("contiguous", "channels_last"):
-            net = torch_nin(torch, args.width).to(device)
+            net = torch_nin(torch, args.width, args.batch_norm).to(device)
             xt = torch.tensor(x_np, device=device)
             if layout == "channels_last":
                 net = net.to(memory_format=torch.channels_last)
@@ -87,18 +111,26 @@ def main():
             yt = torch.tensor(y_np, device=device)
             topt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
-            def torch_step():
+            def torch_train_step():
                 loss = torch.nn.functional.cross_entropy(net(xt), yt)
                 topt.zero_grad()
                 loss.backward()
                 topt.step()
+
+            def torch_predict():
+                with torch.no_grad():
+                    net(xt)
+
+            if args.eval:
+                net.eval()
+            torch_step = torch_predict if args.eval else torch_train_step
             tt = time_call(torch_step, args.repeats, sync=sync)
             rows.append([f"PyTorch {torch.__version__} {device} {layout}", f"{1e3 * tt:.1f}",
                          f"{args.batch / tt:.1f}", f"{base / (args.batch / tt):.2f}"])
     print(table(["framework", "ms / step", "images / s", "minidl / this"], rows))
     if args.breakdown:
         print()
-        print(op_breakdown(minidl_step, opt, args.repeats))
+        print(op_breakdown(minidl_step, opt, args.repeats, args.clock))
     if args.kernel_profile:
         print()
         print(kernel_profile(minidl_step, args.repeats) if backend == "cupy" else "kernel profile: CuPy only")
@@ -143,21 +175,24 @@ def _all_subclasses(cls):
         yield from _all_subclasses(sub)
 
 
-def op_breakdown(step, opt, repeats: int) -> str:
+def op_breakdown(step, opt, repeats: int, clock: str = "wall") -> str:
     """Time each Function's forward and backward (and the optimizer) apart, waiting for the device after each.
 
     Waiting after every op removes the overlap of host and device work, so the total exceeds a real step;
-    the table shows where the time goes, not what a step costs.
+    the table shows where the time goes, not what a step costs. The last row is what the ops leave
+    out (Python, the graph, the backward pass's bookkeeping). ``clock="cpu"`` counts this process's
+    CPU time instead of wall time: other programs on the machine then change the figures less.
     """
+    now = time.process_time if clock == "cpu" else time.perf_counter
     totals = {}
 
     def timed(key, method):
         def wrapper(*args, **kwargs):
             minidl_sync()
-            start = time.perf_counter()
+            start = now()
             result = method(*args, **kwargs)
             minidl_sync()
-            totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+            totals[key] = totals.get(key, 0.0) + now() - start
             return result
         return wrapper
 
@@ -171,16 +206,21 @@ def op_breakdown(step, opt, repeats: int) -> str:
     try:
         step()
         totals.clear()
+        started = now()
         for _ in range(repeats):
             step()
+        whole_step = now() - started
     finally:
         for cls, phase, method in patched:
             setattr(cls, phase, method)
         del opt.step
     rows = sorted(totals.items(), key=lambda kv: -kv[1])
-    whole = sum(totals.values())
-    return table(["op", "phase", "ms / step", "share"],
-                 [[name, phase, f"{1e3 * t / repeats:.2f}", f"{100 * t / whole:.1f}%"] for (name, phase), t in rows])
+    rows.append((("rest of the step", ""), max(0.0, whole_step - sum(totals.values()))))
+    whole = sum(t for _, t in rows)
+    head = f"{clock} time per step, {repeats} steps, ops timed apart: {1e3 * whole_step / repeats:.1f} ms"
+    return head + "\n" + table(["op", "phase", "ms / step", "share"],
+                                [[name, phase, f"{1e3 * t / repeats:.2f}", f"{100 * t / whole:.1f}%"]
+                                 for (name, phase), t in rows])
 
 
 if __name__ == "__main__":

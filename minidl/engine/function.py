@@ -9,7 +9,9 @@ A subclass implements two methods on *plain arrays* (numpy or cupy):
 Calling the function on Tensors runs ``forward`` and, when gradients are on and
 some input requires them, records the function as the outputs' ``creator`` so
 that :meth:`Tensor.backward` can walk the graph back. Anything backward needs
-(inputs, masks, indices) is kept on ``self`` by ``forward``.
+(inputs, masks, indices) is kept on ``self`` by ``forward``. ``self.requires_grad``
+is set before ``forward`` runs: when it is False (``no_grad()``, or no input
+requires grad) no backward will follow, and forward may skip that bookkeeping.
 """
 from __future__ import annotations
 
@@ -51,16 +53,19 @@ def enable_grad():
 class Function:
     """Base class of every differentiable op (see module docstring)."""
 
+    requires_grad = True        # until __call__ says otherwise: forward called directly keeps everything
+
     def __call__(self, *inputs):
         from .tensor import Tensor, as_tensor
 
         tensors = [x if isinstance(x, Tensor) else as_tensor(x) for x in inputs]
         self._check_same_backend(tensors)
+        requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        self.requires_grad = requires_grad      # forward may skip what only backward needs when False
         outputs = self.forward(*[t.data for t in tensors])
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
         outputs = tuple(np.asarray(y) if isinstance(y, np.generic) else y for y in outputs)  # 0-d results
-        requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         results = tuple(Tensor(y, requires_grad=requires_grad) for y in outputs)
         if requires_grad:
             self.inputs = tuple(tensors)

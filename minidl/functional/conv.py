@@ -19,15 +19,19 @@ second layer at batch 128), so it is never built whole: the batch is cut into
 chunks of images whose columns fit in :data:`COLUMN_BUFFER_BYTES`, one buffer
 is reused for every chunk, and backward rebuilds each chunk's columns instead
 of keeping them from the forward pass. Same arithmetic, far less memory
-traffic; on a CPU the buffer stays in cache-friendly sizes.
+traffic; on a CPU the buffer stays in cache-friendly sizes. On NumPy the
+copies into the columns, the bias and its gradient run in blocks shared between
+the cores (minidl/kernels/threads.py); the products use OpenBLAS's own threads.
 """
 from __future__ import annotations
 
 from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
-from ..kernels.columns import column_sums
+from ..kernels.blocking import batch_blocks
+from ..kernels.columns import blocked_column_sums, column_sums
 from ..kernels.im2col import col2im, conv_output_size, im2col
 from ..kernels.layout import from_nhwc, to_nhwc
+from ..kernels.threads import run_blocks
 from ._utils import pair, shape_str
 
 #: byte budget of one chunk's column matrix, per backend
@@ -63,7 +67,7 @@ class Conv2d(Function):
                 rows = slice(start * out_h * out_w, stop * out_h * out_w)
                 xp.matmul(cols, self.w_mat.T, out=y[rows])
         if bias is not None:
-            y += bias
+            run_blocks(lambda rows: xp.add(y[rows], bias, out=y[rows]), batch_blocks(xp, y.shape[0], y[0].nbytes))
         return from_nhwc(y.reshape(n, out_h, out_w, o))
 
     def _chunks(self):
@@ -98,7 +102,8 @@ class Conv2d(Function):
         need_b = len(self.needs_grad) > 2 and self.needs_grad[2]
         gx = gw = gb = None
         if need_b:
-            gb = column_sums(gy_mat)
+            gb = blocked_column_sums(xp, batch_blocks(xp, gy_mat.shape[0], gy_mat[0].nbytes),
+                                     lambda rows: column_sums(gy_mat[rows]), o).astype(gy.dtype, copy=False)
         if self.pointwise:
             x_mat = self.x_nhwc.reshape(n * h * w, c)
             if need_w:
@@ -120,8 +125,8 @@ class Conv2d(Function):
                 if gcols_buffer is None:
                     gcols_buffer = xp.empty((gy_rows.shape[0], kh * kw * c), dtype=gy.dtype)
                 gcols = xp.matmul(gy_rows, self.w_mat, out=gcols_buffer[:gy_rows.shape[0]])
-                gx_nhwc[start:stop] = col2im(gcols.reshape(stop - start, out_h, out_w, kh, kw, c),
-                                             (stop - start, h, w, c), sh, sw, ph, pw)
+                col2im(gcols.reshape(stop - start, out_h, out_w, kh, kw, c), (stop - start, h, w, c),
+                       sh, sw, ph, pw, out=gx_nhwc[start:stop])
         if need_w:
             gw = gw_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()  # back to (O, C, kh, kw)
         if need_x:

@@ -8,14 +8,20 @@ Evaluation: the running statistics replace the batch's (cast to x's dtype: y has
 
 Backward (training), with xhat = (x - mu) / sigma and g = dL/dy * gamma, over the M = N*H*W values
 of a channel:  dx = (g - mean(g) - xhat * mean(g * xhat)) / sigma.
+
+On NumPy every pass over x (N*H*W rows of C channels, channels-last) runs in blocks of rows
+that fit in the cache, shared between the cores (:mod:`minidl.kernels.blocking`,
+:mod:`minidl.kernels.threads`); the per-channel sums of the blocks are added in float64.
 """
 from __future__ import annotations
 
 from ..backends import get_array_module
 from ..engine.function import Function
 from ..engine.tensor import Tensor
-from ..kernels.columns import column_dots, column_sums
+from ..kernels.blocking import batch_blocks
+from ..kernels.columns import blocked_column_sums, column_dots, column_sums
 from ..kernels.layout import from_nhwc, to_nhwc
+from ..kernels.threads import run_blocks
 from ._utils import shape_str
 
 
@@ -31,10 +37,15 @@ class BatchNorm2d(Function):
         c = self.shape[3]
         x2 = x_nhwc.reshape(-1, c)                                     # (M, C)
         m = x2.shape[0]
+        self.blocks = blocks = batch_blocks(xp, m, x2[0].nbytes)        # rows that fit in the cache
+        self.centered = xp.empty_like(x2)
         if self.training:
-            mean = column_sums(x2) / x2.dtype.type(m)
-            self.centered = x2 - mean
-            var = column_dots(self.centered, self.centered) / m           # biased variance, one pass
+            mean = (blocked_column_sums(xp, blocks, lambda rows: column_sums(x2[rows]), c) / m).astype(x.dtype)
+
+            def center(rows):
+                xp.subtract(x2[rows], mean, out=self.centered[rows])
+                return column_dots(self.centered[rows], self.centered[rows])
+            var = blocked_column_sums(xp, blocks, center, c) / m      # biased variance, two passes
             if self.running_mean is not None:
                 mom = self.momentum
                 self.running_mean *= 1 - mom
@@ -43,26 +54,42 @@ class BatchNorm2d(Function):
                 self.running_var += mom * var * (m / max(m - 1, 1))
         else:                                                           # statistics in x's dtype, so y keeps it
             mean, var = (stat.astype(x.dtype, copy=False) for stat in (self.running_mean, self.running_var))
-            self.centered = x2 - mean
+            run_blocks(lambda rows: xp.subtract(x2[rows], mean, out=self.centered[rows]), blocks)
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
         self.weight = weight
-        y = self.centered * (weight * self.inv_std)                     # = xhat * gamma, without storing xhat
-        y += bias
+        scale = weight * self.inv_std
+        y = xp.empty_like(x2)
+
+        def normalize(rows):                                            # y = xhat * gamma + beta, without storing xhat
+            out = y[rows]
+            xp.multiply(self.centered[rows], scale, out=out)
+            out += bias
+        run_blocks(normalize, blocks)
         return from_nhwc(y.reshape(self.shape))
 
     def backward(self, gy):
+        xp = get_array_module(gy)
         c = self.shape[3]
         g2 = to_nhwc(gy).reshape(-1, c)
         m = g2.shape[0]
+        blocks = self.blocks
         scale = self.weight * self.inv_std                              # d y / d x in eval mode
-        gbeta = column_sums(g2)
-        g_dot_centered = column_dots(g2, self.centered)
+        gbeta = blocked_column_sums(xp, blocks, lambda rows: column_sums(g2[rows]), c).astype(gy.dtype)
+        g_dot_centered = blocked_column_sums(
+            xp, blocks, lambda rows: column_dots(g2[rows], self.centered[rows]), c).astype(gy.dtype)
         ggamma = g_dot_centered * self.inv_std                          # sum of g * xhat
-        gx = g2 * scale
-        if self.training:
-            # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), written as g*scale + centered*a + b
-            gx += self.centered * (-scale * self.inv_std * ggamma / m)
-            gx -= scale * gbeta / m
+        gx = xp.empty_like(g2)
+        # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), written as g*scale + centered*a + b
+        a = -scale * self.inv_std * ggamma / m
+        b = -scale * gbeta / m
+
+        def input_grad(rows):
+            out = gx[rows]
+            xp.multiply(g2[rows], scale, out=out)
+            if self.training:
+                out += self.centered[rows] * a
+                out += b
+        run_blocks(input_grad, blocks)
         return from_nhwc(gx.reshape(self.shape)), ggamma, gbeta
 
 

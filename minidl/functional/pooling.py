@@ -23,7 +23,7 @@ class MaxPool2d(Function):
     def forward(self, x):
         x_nhwc = to_nhwc(x)
         self.x_shape = x_nhwc.shape
-        y, self.argmax = kernels.max_pool_forward(x_nhwc, *self.args)
+        y, self.argmax = kernels.max_pool_forward(x_nhwc, *self.args, with_argmax=self.requires_grad)
         return from_nhwc(y)
 
     def backward(self, gy):

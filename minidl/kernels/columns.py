@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import get_array_module
+from .threads import run_blocks
 
 _ones_cache: dict = {}
 
@@ -43,3 +44,19 @@ def column_dots(a, b):
     if xp is np:
         return np.einsum("ij,ij->j", a, b)          # one pass, no (M, C) temporary
     return _ones(xp, a.shape[0], a.dtype) @ (a * b)
+
+
+def blocked_column_sums(xp, blocks, partial, n_columns: int):
+    """sum over the row blocks of ``partial(rows)``, a (C,) sum of one block (e.g. ``column_sums(a[rows])``).
+
+    The blocks' partial sums are computed on every core (:mod:`minidl.kernels.threads`), each into
+    its own row of a table, and added in float64. One block (CuPy) returns its partial as it is.
+    """
+    if len(blocks) == 1:
+        return partial(blocks[0])
+    partials = xp.empty((len(blocks), n_columns), dtype=np.float64)
+
+    def one(k):
+        partials[k] = partial(blocks[k])
+    run_blocks(one, list(range(len(blocks))))
+    return partials.sum(axis=0)

@@ -15,7 +15,8 @@ that view. col2im is the adjoint (the backward). Patches overlap, so it cannot
 write through a view; it loops over the kh*kw kernel offsets (i, j), where
 ``x_padded[:, i:i+sh*Ho:sh, j:j+sw*Wo:sw, :]`` is the (N, Ho, Wo, C) block
 that every patch sees at that offset, and *adds* each offset's block back
-into place: a pixel seen by several patches receives the sum. On CuPy, col2im
+into place: a pixel seen by several patches receives the sum, a few images
+at a time so that the sums stay in the cache. On CuPy, col2im
 is one fused CUDA kernel instead (minidl/kernels/cuda.py): each GPU thread
 gathers the sum for one input cell.
 """
@@ -25,6 +26,8 @@ import numpy as np
 
 from ..backends import get_array_module
 from . import cuda
+from .blocking import batch_blocks
+from .threads import run_blocks
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -78,21 +81,41 @@ def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int =
         cols = xp.empty(shape, dtype=x.dtype)
     else:
         cols = out.reshape(-1)[:n * out_h * out_w * kh * kw * c].reshape(shape)
-    cols[...] = patches(x_padded, kh, kw, sh, sw, out_h, out_w)
+    view = patches(x_padded, kh, kw, sh, sw, out_h, out_w)
+
+    def copy(block):
+        cols[block] = view[block]
+    run_blocks(copy, batch_blocks(xp, n, cols[0].nbytes))       # images shared between the cores
     return cols
 
 
-def col2im(cols, input_shape, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0):
-    """cols (N, Ho, Wo, kh, kw, C) -> (N, H, W, C), summing overlapping patches (adjoint of im2col)."""
+def col2im(cols, input_shape, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0, out=None):
+    """cols (N, Ho, Wo, kh, kw, C) -> (N, H, W, C), summing overlapping patches (adjoint of im2col).
+
+    ``out``: an optional (N, H, W, C) array to write the result into (returned).
+    On NumPy the images go a few at a time (:mod:`minidl.kernels.blocking`), so that the padded
+    block that the kh*kw offsets add into stays in the cache between the additions, and the
+    blocks are shared between the cores (:mod:`minidl.kernels.threads`).
+    """
     xp = get_array_module(cols)
     if xp is not np:
-        return cuda.col2im(cols, input_shape, sh, sw, ph, pw)
+        x = cuda.col2im(cols, input_shape, sh, sw, ph, pw)
+        if out is None:
+            return x
+        out[...] = x
+        return out
     n, h, w, c = input_shape
     _, out_h, out_w, kh, kw, _ = cols.shape
-    x_padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            window(x_padded, i, j, out_h, out_w, sh, sw)[...] += cols[:, :, :, i, j, :]
-    if ph == 0 and pw == 0:
-        return x_padded
-    return xp.ascontiguousarray(x_padded[:, ph:ph + h, pw:pw + w, :])
+    if out is None:
+        out = xp.empty(input_shape, dtype=cols.dtype)
+    padded_image_bytes = (h + 2 * ph) * (w + 2 * pw) * c * cols.itemsize
+
+    def add_patches(block):
+        cols_block = cols[block]
+        x_padded = xp.zeros((cols_block.shape[0], h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                window(x_padded, i, j, out_h, out_w, sh, sw)[...] += cols_block[:, :, :, i, j, :]
+        out[block] = x_padded[:, ph:ph + h, pw:pw + w, :]
+    run_blocks(add_patches, batch_blocks(xp, n, padded_image_bytes))     # on every core (kernels/threads.py)
+    return out

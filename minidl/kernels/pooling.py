@@ -15,6 +15,12 @@ each window's first real cell is the winner to beat, so a window of -inf still
 sends its gradient to a real cell; ties go to the first maximum; a NaN makes
 the max NaN and its last NaN wins (the CUDA kernel follows the same rules).
 
+The NumPy path works on a few images at a time (:mod:`minidl.kernels.blocking`), so
+the nine passes over each block of a 3x3 window read it from the cache, not
+from main memory, and the blocks are shared between the cores
+(:mod:`minidl.kernels.threads`). Forward finds the maxima first and the winners after, by
+equality with the max (skipped when no backward will run).
+
 On CuPy, max pooling runs as one fused CUDA kernel each way (minidl/kernels/cuda.py)
 that does the same loop over offsets inside each GPU thread.
 """
@@ -24,7 +30,9 @@ import numpy as np
 
 from ..backends import get_array_module
 from . import cuda
+from .blocking import batch_blocks
 from .im2col import conv_output_size
+from .threads import run_blocks
 
 
 def offset_slices(offset: int, pad: int, stride: int, in_size: int, out_size: int):
@@ -50,35 +58,49 @@ def _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
                 yield i * kw + j, (slice(None), oh, ow), (slice(None), ih, iw)
 
 
-def _first_real_offsets(kw, sh, sw, ph, pw, out_h, out_w):
-    """(Ho, Wo) offset k = i0*kw + j0 of each window's first real cell: i0 = max(0, ph - oh*sh), j0 likewise."""
-    i0 = np.maximum(ph - np.arange(out_h) * sh, 0)
-    j0 = np.maximum(pw - np.arange(out_w) * sw, 0)
-    return i0[:, None] * kw + j0
+def max_pool_forward(x, kh, kw, sh, sw, ph, pw, with_argmax: bool = True):
+    """(N, H, W, C) -> (max (N, Ho, Wo, C), argmax int8 (N, Ho, Wo, C), or None without ``with_argmax``).
 
-
-def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
-    """(N, H, W, C) -> (max (N, Ho, Wo, C), argmax int8 (N, Ho, Wo, C))."""
+    ``with_argmax=False`` (inference: no backward will run) skips the winners' bookkeeping.
+    """
     xp = get_array_module(x)
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     index = np.int8 if kh * kw <= 127 else np.int32      # one byte per cell for the usual small windows
     if xp is not np:
         return cuda.max_pool_forward(x, out_h, out_w, kh, kw, sh, sw, ph, pw, index)
-    out = xp.full((n, out_h, out_w, c), -np.inf, dtype=x.dtype)
-    # Each window's first winner is its first real cell, not offset 0: in a border window offset 0 is
-    # padding, and a window of -inf values would otherwise never replace it.
-    argmax = xp.empty((n, out_h, out_w, c), dtype=index)
-    argmax[...] = _first_real_offsets(kw, sh, sw, ph, pw, out_h, out_w)[:, :, None]
-    for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
-        current, candidate, winner = out[o], x[i], argmax[o]
-        better = (candidate > current).view(np.int8)    # 1 where offset k beats the best so far (ties: first wins)
-        xp.maximum(current, candidate, out=current)     # (a NaN propagates into the max, but never compares >)
-        winner += better * (index(k) - winner)        # winner = k where better (arithmetic beats a masked copy)
-    if xp.isnan(out).any():                             # rare: as in PyTorch, a NaN window's winner is its last NaN
-        for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
-            xp.copyto(argmax[o], index(k), where=xp.isnan(x[i]))
+    offsets = list(_offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w))
+    out = xp.empty((n, out_h, out_w, c), dtype=x.dtype)
+    argmax = xp.empty((n, out_h, out_w, c), dtype=index) if with_argmax else None
+
+    def pool(block):                                     # one block at a time, in cache (kernels/blocking.py)
+        _max_pool_block(x[block], out[block], None if argmax is None else argmax[block], offsets, index)
+    run_blocks(pool, batch_blocks(xp, n, x[0].nbytes))   # on every core (kernels/threads.py)
     return out, argmax
+
+
+def _max_pool_block(x, out, argmax, offsets, index):
+    """Max pooling of a few images: ``out`` (and ``argmax`` unless None) written in place.
+
+    First the maxima, one in-place ``maximum`` per offset. Then the winners: the max is exactly
+    one of the window's values, so the winner is the first offset whose cell equals it. Visiting
+    the offsets last to first and overwriting on equality leaves the first one (ties: the first
+    max, as in PyTorch; a window of -inf: its first real cell).
+    """
+    out[...] = -np.inf
+    for _, o, i in offsets:
+        np.maximum(out[o], x[i], out=out[o])            # a NaN propagates into the max
+    if argmax is None:
+        return
+    argmax[...] = 0
+    equal = np.empty(out.shape, dtype=bool)
+    for k, o, i in reversed(offsets):
+        winner, hit = argmax[o], equal[o]
+        np.equal(x[i], out[o], out=hit)
+        winner += hit.view(np.int8) * (index(k) - winner)   # winner = k where hit (arithmetic beats a masked copy)
+    if np.isnan(out).any():                             # rare: as in PyTorch, a NaN window's winner is its last NaN
+        for k, o, i in offsets:
+            np.copyto(argmax[o], index(k), where=np.isnan(x[i]))
 
 
 def max_pool_backward(gy, argmax, input_shape, kh, kw, sh, sw, ph, pw):
@@ -88,9 +110,15 @@ def max_pool_backward(gy, argmax, input_shape, kh, kw, sh, sw, ph, pw):
         return cuda.max_pool_backward(gy, argmax, input_shape, kh, kw, sh, sw, ph, pw)
     n, h, w, c = input_shape
     _, out_h, out_w, _ = gy.shape
-    gx = xp.zeros(input_shape, dtype=gy.dtype)
-    for k, o, i in _offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w):
-        gx[i] += gy[o] * (argmax[o] == k)
+    offsets = list(_offsets(kh, kw, sh, sw, ph, pw, h, w, out_h, out_w))
+    gx = xp.empty(input_shape, dtype=gy.dtype)
+
+    def route(block):
+        gx_block, gy_block, argmax_block = gx[block], gy[block], argmax[block]
+        gx_block[...] = 0
+        for k, o, i in offsets:
+            gx_block[i] += gy_block[o] * (argmax_block[o] == k)
+    run_blocks(route, batch_blocks(xp, n, gx[0].nbytes))
     return gx
 
 

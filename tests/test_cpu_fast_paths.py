@@ -1,0 +1,291 @@
+"""The CPU fast paths of issue 14: cache blocking, winners by equality, no bookkeeping without a graph.
+
+Each fast path must give what the plain computation gives: exactly where the arithmetic is the same
+(blocking only changes how the work is cut), and gradient checks in float64 where it runs through
+several blocks. ``tiny_blocks`` shrinks the cache budget so that small test arrays go through many
+blocks of uneven size, the way NIN's activations do at full size.
+"""
+import numpy as np
+import pytest
+
+import minidl
+import minidl.functional as F
+from minidl.kernels import blocking, threads
+from minidl.kernels.im2col import col2im, window
+
+from conftest import channels_last, layouts, make_tensor
+from test_pooling import naive_pool
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """A budget of 700 bytes: one to a few images (or rows) per block, the last block shorter."""
+    monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 700)
+
+
+def test_batch_blocks_cover_the_range_once_in_order():
+    for n, item, budget in [(10, 3, 7), (1, 100, 10), (7, 1, 100), (128, 393216, 1 << 20)]:
+        blocks = blocking.batch_blocks(np, n, item, budget)
+        covered = [i for b in blocks for i in range(b.start, b.stop)]
+        assert covered == list(range(n))
+        assert all(b.stop - b.start >= 1 for b in blocks)
+        assert all((b.stop - b.start) * item <= max(budget, item) for b in blocks)
+
+
+def test_batch_blocks_default_budget_is_read_at_call_time(tiny_blocks):
+    assert len(blocking.batch_blocks(np, 8, 350)) == 4          # 700 bytes: two items of 350 per block
+
+
+def _max_pool_both(x, k, s, p, gy):
+    t = make_tensor(x, requires_grad=True)
+    y = F.max_pool2d(t, k, s, p)
+    y.backward(gy)
+    return y.numpy(), t.grad
+
+
+@pytest.mark.parametrize("shape,k,s,p", [((5, 3, 7, 6), 3, 2, 1), ((4, 2, 6, 5), (3, 2), (1, 2), (1, 0)),
+                                         ((3, 2, 9, 9), 2, 3, 1)])
+def test_max_pool_in_blocks_matches_one_block_exactly_and_the_naive_loops(monkeypatch, rng, shape, k, s, p):
+    x = rng.standard_normal(shape)
+    x[x > 1.0] = 1.0                                                # many ties: the first max must win in every block
+    expected, backward = naive_pool(x, k, s, p, "max")
+    gy = rng.standard_normal(expected.shape)
+    results = []
+    for budget in (1, 700, 1 << 30):                                # one image per block, a few, all at once
+        monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", budget)
+        for layout in layouts(x):
+            results.append(_max_pool_both(layout, k, s, p, gy))
+    for y, gx in results:
+        np.testing.assert_array_equal(y, expected)
+        np.testing.assert_array_equal(gx, results[0][1])
+    np.testing.assert_allclose(results[0][1], backward(gy), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_in_blocks_gradcheck(tiny_blocks, rng):
+    x = make_tensor(channels_last(rng.standard_normal((5, 3, 7, 6))), requires_grad=True)
+    assert minidl.gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1), [x])
+
+
+def test_max_pool_nan_and_minus_inf_windows_in_blocks(tiny_blocks, rng):
+    x = rng.standard_normal((4, 2, 7, 6))
+    x[1, 0, :2, :2] = -np.inf                       # a corner window of -inf in the second block
+    x[3, 1, 0, 1] = x[3, 1, 1, 0] = np.nan          # two NaNs in the corner window of the last image
+    expected, backward = naive_pool(x, 3, 2, 1, "max")
+    gy = rng.standard_normal(expected.shape)
+    y, gx = _max_pool_both(channels_last(x), 3, 2, 1, gy)
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_allclose(gx, backward(gy), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_without_a_graph_gives_the_same_values_and_keeps_no_winners(rng):
+    x = make_tensor(channels_last(rng.standard_normal((3, 4, 9, 8)).astype(np.float32)), requires_grad=True)
+    with_graph = F.max_pool2d(x, 3, 2, 1)
+    with minidl.no_grad():
+        without = F.max_pool2d(x, 3, 2, 1)
+    np.testing.assert_array_equal(without.numpy(), with_graph.numpy())
+    assert without.creator is None and with_graph.creator.argmax is not None
+    fn = F.pooling.MaxPool2d((3, 3), (2, 2), (1, 1))
+    with minidl.no_grad():
+        fn(x)
+    assert fn.requires_grad is False and fn.argmax is None
+
+
+def test_function_requires_grad_is_known_before_forward():
+    seen = []
+
+    class Probe(minidl.Function):
+        def forward(self, x):
+            seen.append(self.requires_grad)
+            return x * 2
+
+        def backward(self, gy):
+            return gy * 2
+
+    a = minidl.tensor(np.ones(3), requires_grad=True)
+    Probe()(a)
+    with minidl.no_grad():
+        Probe()(a)
+    Probe()(minidl.tensor(np.ones(3)))
+    assert seen == [True, False, False]
+
+
+def _col2im_plain(cols, input_shape, sh, sw, ph, pw):
+    """The textbook adjoint of im2col: add every offset's block into one padded array."""
+    n, h, w, c = input_shape
+    _, out_h, out_w, kh, kw, _ = cols.shape
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c))
+    for i in range(kh):
+        for j in range(kw):
+            window(padded, i, j, out_h, out_w, sh, sw)[...] += cols[:, :, :, i, j, :]
+    return padded[:, ph:ph + h, pw:pw + w, :]
+
+
+@pytest.mark.parametrize("input_shape,k,s,p", [((5, 6, 7, 3), (3, 2), (1, 2), (1, 1)), ((3, 5, 5, 2), (5, 5), (1, 1), (2, 2))])
+def test_col2im_in_blocks_and_into_out_matches_the_plain_sum_exactly(tiny_blocks, rng, input_shape, k, s, p):
+    n, h, w, c = input_shape
+    out_h, out_w = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
+    cols = rng.standard_normal((n, out_h, out_w, *k, c))
+    expected = _col2im_plain(cols, input_shape, *s, *p)
+    np.testing.assert_array_equal(col2im(cols, input_shape, *s, *p), expected)   # same additions, same order
+    target = np.full((n + 2, h, w, c), np.nan)
+    returned = col2im(cols, input_shape, *s, *p, out=target[1:-1])
+    np.testing.assert_array_equal(target[1:-1], expected)
+    assert np.isnan(target[0]).all() and np.isnan(target[-1]).all() and returned.base is target
+
+
+def test_conv2d_gradcheck_with_col2im_in_blocks(tiny_blocks, rng):
+    x = make_tensor(channels_last(rng.standard_normal((4, 3, 6, 5))), requires_grad=True)
+    w = minidl.tensor(rng.standard_normal((4, 3, 3, 2)), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal(4), requires_grad=True)
+    assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1), [x, w, b])
+
+
+@pytest.fixture
+def restore_threads():
+    before = threads.get_num_threads()
+    yield
+    threads.set_num_threads(before)
+
+
+def _pool_relu_conv_results(rng_seed):
+    """Forward values and every gradient of conv -> batch norm -> relu -> max pool -> 1x1 conv, in small blocks."""
+    rng = np.random.default_rng(rng_seed)
+    x = make_tensor(channels_last(rng.standard_normal((7, 3, 9, 8))), requires_grad=True)
+    w = minidl.tensor(rng.standard_normal((5, 3, 3, 3)), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal(5), requires_grad=True)
+    gamma = minidl.tensor(rng.standard_normal(5), requires_grad=True)
+    beta = minidl.tensor(rng.standard_normal(5), requires_grad=True)
+    w2 = minidl.tensor(rng.standard_normal((4, 5, 1, 1)), requires_grad=True)
+    b2 = minidl.tensor(rng.standard_normal(4), requires_grad=True)
+    rm, rv = np.zeros(5), np.ones(5)
+    h = F.batch_norm2d(F.conv2d(x, w, b, padding=1), rm, rv, gamma, beta, training=True)
+    y = F.conv2d(F.max_pool2d(F.relu(h), 3, 2, 1), w2, b2)
+    y.backward(rng.standard_normal(y.shape))
+    return [y.numpy(), rm, rv] + [t.grad for t in (x, w, b, gamma, beta, w2, b2)]
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_threads_give_exactly_the_one_thread_results(tiny_blocks, restore_threads, n_threads):
+    threads.set_num_threads(1)
+    expected = _pool_relu_conv_results(0)
+    threads.set_num_threads(n_threads)
+    for got, want in zip(_pool_relu_conv_results(0), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_run_blocks_visits_every_block_once_and_raises_a_workers_error(restore_threads):
+    threads.set_num_threads(2)
+    seen = []
+    threads.run_blocks(seen.append, [slice(i, i + 1) for i in range(9)])
+    assert sorted(b.start for b in seen) == list(range(9))
+
+    def fail(block):
+        if block.start == 8:                        # the last block: the worker thread's run
+            raise ValueError("block 8")
+    with pytest.raises(ValueError, match="block 8"):
+        threads.run_blocks(fail, [slice(i, i + 1) for i in range(9)])
+
+
+def test_relu_in_blocks_on_other_layouts_and_shapes(tiny_blocks, restore_threads, rng):
+    threads.set_num_threads(2)
+    for a in [rng.standard_normal((40, 30)), rng.standard_normal((6, 5, 4, 3)).transpose(2, 0, 3, 1),
+              np.asarray(-1.5), rng.standard_normal(17)]:
+        t = minidl.tensor(a, requires_grad=True) if a.ndim != 4 else make_tensor(a, requires_grad=True)
+        y = F.relu(t)
+        np.testing.assert_array_equal(y.numpy(), np.maximum(a, 0))
+        gy = rng.standard_normal(a.shape)
+        y.backward(gy)
+        np.testing.assert_array_equal(t.grad, gy * (a > 0))
+    x = make_tensor(channels_last(rng.standard_normal((5, 2, 3, 4))), requires_grad=True)
+    assert minidl.gradcheck(F.relu, [x])
+
+
+def test_set_num_threads_and_the_environment_variable_reject_bad_values(restore_threads, monkeypatch):
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads: n must be an integer >= 1"):
+            threads.set_num_threads(bad)
+    monkeypatch.setattr(threads, "_num_threads", None)
+    for bad in ("two", "0", "-2"):
+        monkeypatch.setenv("MINIDL_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match=f"MINIDL_NUM_THREADS must be a positive integer, got '{bad}'"):
+            threads.get_num_threads()
+    monkeypatch.setenv("MINIDL_NUM_THREADS", "3")
+    assert threads.get_num_threads() == 3
+
+
+def _batch_norm_by_hand(x, gamma, beta, eps):
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    return gamma[None, :, None, None] * (x - mean) / np.sqrt(var + eps) + beta[None, :, None, None]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_in_blocks_gradcheck(tiny_blocks, rng, training):
+    x = make_tensor(channels_last(rng.standard_normal((4, 3, 5, 6))), requires_grad=True)
+    g = minidl.tensor(rng.standard_normal(3), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal(3), requires_grad=True)
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    assert len(blocking.batch_blocks(np, 4 * 5 * 6, 3 * 8)) > 4
+    assert minidl.gradcheck(lambda x, g, b: F.batch_norm2d(x, rm.copy(), rv.copy(), g, b, training=training), [x, g, b])
+
+
+def test_batch_norm_in_blocks_matches_the_formula_and_updates_running_statistics(tiny_blocks, rng):
+    x = 3.0 + 2.0 * rng.standard_normal((5, 4, 6, 7))
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    rm, rv = np.zeros(4), np.ones(4)
+    y = F.batch_norm2d(make_tensor(channels_last(x)), rm, rv, minidl.tensor(gamma), minidl.tensor(beta),
+                       training=True, momentum=0.1, eps=1e-5)
+    np.testing.assert_allclose(y.numpy(), _batch_norm_by_hand(x, gamma, beta, 1e-5), rtol=1e-12, atol=1e-12)
+    m = 5 * 6 * 7
+    np.testing.assert_allclose(rm, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(axis=(0, 2, 3)) * m / (m - 1), rtol=1e-12)
+
+
+def test_batch_norm_float32_in_blocks_stays_within_float32_rounding(tiny_blocks, rng):
+    """Mean 3, std 2: the sums of the blocks are added in float64, so the error is a few float32 roundings."""
+    x = 3.0 + 2.0 * rng.standard_normal((6, 5, 7, 5))
+    gamma, beta = rng.standard_normal(5), rng.standard_normal(5)
+    y = F.batch_norm2d(make_tensor(channels_last(x.astype(np.float32))), None, None,
+                       minidl.tensor(gamma.astype(np.float32)), minidl.tensor(beta.astype(np.float32)))
+    expected = _batch_norm_by_hand(x.astype(np.float32).astype(np.float64), gamma.astype(np.float32),
+                                   beta.astype(np.float32), 1e-5)
+    # each output: x - mean (|x - mean| <= 4 std here, relative rounding eps), times gamma / std, plus beta:
+    # a handful of float32 roundings of values up to |gamma| * 4 + |beta|
+    bound = 8 * np.finfo(np.float32).eps * (4 * np.abs(gamma).max() + np.abs(beta).max())
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=bound)
+
+
+def test_pointwise_conv_in_blocks_gradcheck(tiny_blocks, rng):
+    x = make_tensor(channels_last(rng.standard_normal((3, 4, 5, 3))), requires_grad=True)
+    w = minidl.tensor(rng.standard_normal((6, 4, 1, 1)), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal(6), requires_grad=True)
+    assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b), [x, w, b])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="os.fork is not available on this platform")
+def test_a_forked_child_runs_blocks_with_a_pool_of_its_own(restore_threads):
+    import os
+    threads.set_num_threads(2)
+    threads.run_blocks(lambda block: None, [slice(0, 1), slice(1, 2)])      # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:                                                             # the child: must not hang
+        try:
+            seen = []
+            threads.run_blocks(seen.append, [slice(i, i + 1) for i in range(4)])
+            os._exit(0 if len(seen) == 4 else 1)
+        except BaseException:
+            os._exit(2)
+    import signal
+    import time
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert done, "the forked child hung in run_blocks (it waited on the parent's worker threads)"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
