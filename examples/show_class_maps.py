@@ -9,7 +9,7 @@ into that class's score:
 So each map reads as a confidence map of its class: where in the image the
 network sees evidence for "cat". The paper (Lin et al., 2014, figure 4) shows
 that the map of the true class responds most, and on the object's region.
-This script draws that picture from a run of examples/train_nin_cifar10.py:
+This script draws that picture from a run of examples/train_nin.py (any --dataset):
 
     python examples/show_class_maps.py --run runs/nin-cifar10 --out class_maps.png
 
@@ -27,12 +27,13 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), HERE]                  # minidl, and the task of each training script
+sys.path.insert(0, os.path.dirname(HERE))                     # minidl
 
 import minidl  # noqa: E402
 import minidl.data as mdata  # noqa: E402
 import minidl.functional as F  # noqa: E402
 from minidl.train.recipe import OptionParser, fail, restore_run  # noqa: E402
+from minidl.train.tasks import TASKS  # noqa: E402
 from minidl.train.report import pyplot, save_figure  # noqa: E402
 
 
@@ -88,7 +89,8 @@ def main(argv=None) -> dict:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--run", default="runs/nin-cifar10", help="output folder of a training run (holds checkpoint.safetensors)")
     p.add_argument("--data", default=None, help="the data set, if not where the run found it (its config's --data)")
-    p.add_argument("--task", choices=["cifar10", "mnist"], default="cifar10", help="which training script made the run")
+    p.add_argument("--task", choices=list(TASKS), default=None,
+                   help="the run's data set (default: the --dataset its config records)")
     p.add_argument("--images", type=int, default=8, help="how many random test images to draw")
     p.add_argument("--seed", type=int, default=0, help="picks the test images")
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto")
@@ -100,11 +102,9 @@ def main(argv=None) -> dict:
     if args.seed < 0:
         p.error(f"--seed must be at least 0, got {args.seed}")
 
-    script = __import__(f"train_nin_{args.task}")
-    task = script.CIFAR10 if args.task == "cifar10" else script.MNIST
     try:
         minidl.set_backend(args.backend)
-        restored = restore_run(task, args.run, data=args.data, progress=not args.quiet)
+        restored = restore_run(args.task, args.run, data=args.data, progress=not args.quiet)
     except (minidl.BackendError, mdata.DownloadError, OSError, ValueError, KeyError) as exc:
         fail(str(exc))
     model, preprocess, test = restored["model"], restored["preprocess"], restored["test"]

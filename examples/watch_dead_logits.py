@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), HERE]                  # minidl, and the CIFAR-10 task of the training script
+sys.path.insert(0, os.path.dirname(HERE))                     # minidl
 
 import minidl  # noqa: E402
 import minidl.data as mdata  # noqa: E402
@@ -32,7 +32,7 @@ import minidl.functional as F  # noqa: E402
 import minidl.optim as optim  # noqa: E402
 from minidl.models import NIN  # noqa: E402
 from minidl.train.recipe import OptionParser, fail, init_scheme, load_data  # noqa: E402
-from train_nin_cifar10 import CIFAR10  # noqa: E402
+from minidl.train.tasks import TASKS  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -59,7 +59,7 @@ def main(argv=None) -> None:
     try:
         minidl.set_backend(args.backend)
         minidl.manual_seed(args.seed)
-        train, _ = load_data(CIFAR10, args.data, progress=False)
+        train, _ = load_data(TASKS["cifar10"], args.data, progress=False)
     except (minidl.BackendError, mdata.DownloadError, OSError, ValueError) as exc:
         fail(str(exc))
     picked = np.random.default_rng(args.seed).permutation(len(train))[:args.steps * args.batch_size]

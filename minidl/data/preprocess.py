@@ -26,6 +26,10 @@ and ``load_state_dict()`` restores a fitted transform without refitting.
   "ZCA" (zero-phase) means W is symmetric, so the result still looks like the
   image. GCN followed by ZCA is the preprocessing of the maxout and Network In
   Network papers for CIFAR-10 (Goodfellow et al. 2013; Lin et al. 2014).
+* :class:`LocalContrastNormalize` (LCN), per image and channel, with no fitting: subtract a
+  Gaussian-weighted local mean, divide by the local standard deviation (or by its mean over
+  the image where that is larger). Only local changes of brightness remain: the preprocessing
+  of the maxout and Network In Network papers for SVHN (after Jarrett et al. 2009).
 * :class:`Compose` chains transforms, fitting each on the output of the previous ones.
 
 Every transform here is deterministic, so it can run once instead of on every batch of
@@ -291,6 +295,65 @@ class ZCAWhitening(Transform):
         for start in range(0, len(flat), self.batch_size):
             out[start:start + self.batch_size] = (flat[start:start + self.batch_size] - mean) @ whiten
         return out.reshape(x.shape)
+
+
+class LocalContrastNormalize(Transform):
+    """Local contrast normalisation, image by image and channel by channel (nothing to fit).
+
+    With G the normalised 2-D Gaussian window (``size`` x ``size`` pixels, std ``sigma`` pixels) and
+    ``blur(z) = (G * z) / (G * 1)``, the G-weighted mean of z over the window's pixels inside the image:
+
+        v  = x - blur(x)                      subtractive: remove the local mean
+        s  = sqrt(blur(v^2))                  the local standard deviation
+        x' = v / max(mean(s), s, threshold)   divisive: mean(s) over the pixels of this image and channel
+
+    Dividing by at least mean(s) keeps flat regions (s small) from being blown up into noise.
+    The defaults (7x7 window, sigma 2, threshold 1e-4) are those of the pylearn2 code behind the
+    maxout paper's SVHN preprocessing. Near the border the window is cut to the image and
+    renormalised (the ``/ (G * 1)``), so a constant image maps to zeros; pylearn2 instead padded
+    with zeros, which made the border pixels look bright against a dark surround.
+    """
+
+    option_names = ("size", "sigma", "threshold")
+
+    def __init__(self, size: int = 7, sigma: float = 2.0, threshold: float = 1e-4):
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
+            raise ValueError(f"LocalContrastNormalize: size must be an odd int >= 1, got {size!r}")
+        if not sigma > 0 or not threshold >= 0:
+            raise ValueError(f"LocalContrastNormalize: sigma must be positive and threshold >= 0, "
+                             f"got sigma={sigma} and threshold={threshold}")
+        self.size, self.sigma, self.threshold = int(size), float(sigma), float(threshold)
+
+    def window(self) -> np.ndarray:
+        """The 1-D Gaussian weights g (size,), summing to 1; the 2-D window is G = outer(g, g)."""
+        offsets = np.arange(self.size) - self.size // 2
+        weights = np.exp(-offsets.astype(np.float64) ** 2 / (2 * self.sigma ** 2))
+        return weights / weights.sum()
+
+    def _filter(self, x, weights):
+        """G * x with zeros outside the image, for x (N, H, W, C): one 1-D pass down the rows, one along them."""
+        xp = backends.get_array_module(x)
+        radius = len(weights) // 2
+        for axis in (1, 2):                              # G = outer(g, g) is separable
+            pad = [(0, 0)] * 4
+            pad[axis] = (radius, radius)
+            padded = xp.pad(x, pad)
+            length = x.shape[axis]
+            out = xp.zeros_like(x)
+            for offset, weight in enumerate(weights):
+                out += x.dtype.type(weight) * xp.take(padded, xp.arange(offset, offset + length), axis=axis)
+            x = out
+        return x
+
+    def __call__(self, x):
+        _check_images(x, "LocalContrastNormalize")
+        xp = backends.get_array_module(x)
+        weights = self.window()
+        coverage = self._filter(xp.ones((1,) + tuple(x.shape[1:3]) + (1,), dtype=x.dtype), weights)  # G * 1
+        centered = x - self._filter(x, weights) / coverage
+        spread = xp.sqrt(xp.maximum(self._filter(centered * centered, weights) / coverage, 0))
+        divisor = xp.maximum(spread, spread.mean(axis=(1, 2), keepdims=True))          # (N, H, W, C)
+        return centered / xp.maximum(divisor, x.dtype.type(self.threshold))
 
 
 class Compose(Transform):

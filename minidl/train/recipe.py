@@ -1,13 +1,13 @@
-"""The NIN training recipe behind examples/train_nin_cifar10.py and train_nin_mnist.py.
+"""The NIN training recipe behind examples/train_nin.py (and its aliases train_nin_cifar10.py, train_nin_mnist.py).
 
 It turns command-line options into a data pipeline, a model, an optimizer
 and a learning-rate schedule, then calls :func:`minidl.train.fit`. Every
-option has a sensible default; ``--quick`` is a preset for a 2-core CPU.
+option has a sensible default; ``--quick`` is a preset for a 2-core CPU. What differs between the
+data sets (``--dataset``) is one table, :data:`minidl.train.tasks.TASKS`.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import math
 import os
@@ -28,16 +28,7 @@ from .checkpoint import load_checkpoint, resumable_checkpoint
 from .export import export_run, model_facts, write_model_file
 from .loop import Interrupted, TrainingDiverged, check_same_config, checkpoint_path, existing_run_files, fit, upgrade_config
 from .report import write_json
-
-
-@dataclasses.dataclass
-class Task:
-    """What differs between the CIFAR-10 and MNIST scripts."""
-    name: str                       # "cifar10" or "mnist"
-    input_shape: tuple              # (C, H, W)
-    channels: tuple                 # NIN hidden channels per block
-    defaults: dict                  # option defaults
-    quick: dict                     # the --quick preset (overrides defaults, not explicit options)
+from .tasks import TASKS, Task, get_task   # noqa: F401  (Task: the name the example scripts import)
 
 
 class OptionParser(argparse.ArgumentParser):
@@ -56,9 +47,15 @@ def fail(message: str) -> None:
 def build_parser(task: Task) -> argparse.ArgumentParser:
     d = task.defaults
     p = OptionParser(
-        description=f"Train Network In Network on {task.name.upper()} with minidl.",
+        description=f"Train Network In Network on {task.title or task.name} with minidl.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False)             # parse_config must see which options were given, by their full names
+    p.add_argument("--dataset", choices=list(TASKS), default=task.name,
+                   help="which of the paper's data sets; it sets the defaults of the other options")
+    p.add_argument("--labels", choices=["fine", "coarse"], default="fine",
+                   help="cifar100: the 100 fine classes or the 20 superclasses")
+    p.add_argument("--extra", action="store_true",
+                   help="svhn: train on train + extra (604,388 images) as the paper did, not train alone")
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto",
                    help="array backend; auto = CuPy when a GPU is usable, else NumPy")
     p.add_argument("--data", default=None,
@@ -88,8 +85,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
                    help="weight decay on the 1-D parameters too (the paper's Caffe model: --no-bias-decay)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
                    help="random translation (pad 4, crop) and horizontal flip")
-    p.add_argument("--preprocess", choices=["standard", "gcn-zca"], default="standard",
-                   help="standard: per-channel mean/std; gcn-zca: global contrast normalization + ZCA whitening (the paper)")
+    p.add_argument("--preprocess", choices=["standard", "gcn-zca", "lcn"], default=d.get("preprocess", "standard"),
+                   help="standard: per-channel mean/std; gcn-zca: global contrast normalization + ZCA whitening "
+                        "(the paper's for CIFAR); lcn: local contrast normalization (the paper's for SVHN)")
     p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every convolution (modern NIN)")
     p.add_argument("--width", type=float, default=1.0, help="scale every hidden channel count")
     p.add_argument("--dropout", type=float, default=0.5, help="dropout after the first two mlpconv blocks")
@@ -155,7 +153,22 @@ OPTION_RANGES = {
 }
 
 
-def parse_config(task: Task, argv=None) -> dict:
+def resolve_task(task, argv=None) -> Task:
+    """The Task to train: ``task`` itself (a Task or a name), or, when it is None, that of ``--dataset``
+    in ``argv`` (default cifar10). An unknown name is left for the parser to reject with its usage line."""
+    if task is not None:
+        return get_task(task)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for position, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--dataset=") else (
+            argv[position + 1] if arg == "--dataset" and position + 1 < len(argv) else None)
+        if value in TASKS:
+            return TASKS[value]
+    return TASKS["cifar10"]
+
+
+def parse_config(task, argv=None) -> dict:
+    task = resolve_task(task, argv)
     parser = build_parser(task)
     args = parser.parse_args(argv)
     config = vars(args)
@@ -183,21 +196,31 @@ def parse_config(task: Task, argv=None) -> dict:
             if dest in explicit:
                 parser.error(f"--{dest.replace('_', '-')} belongs to --schedule onecycle, "
                              f"not --schedule {config['schedule']}")
+    check_dataset_options(parser, task, config, explicit)
     return config
 
 
-def load_data(task: Task, location, progress: bool = True, log=None):
-    """(train, test) ArrayDatasets from the official files or an image folder.
+def check_dataset_options(parser, task: Task, config: dict, explicit: set) -> None:
+    """--dataset must be the script's own, and a data set's own options (--labels, --extra) go with it."""
+    if config["dataset"] != task.name:
+        parser.error(f"--dataset {config['dataset']}: this script trains {task.name}; "
+                     f"run examples/train_nin.py --dataset {config['dataset']}")
+    for dest in ("labels", "extra"):
+        if dest in explicit and dest not in task.options:
+            owner = next(t.name for t in TASKS.values() if dest in t.options)
+            parser.error(f"--{dest} belongs to --dataset {owner}, not --dataset {task.name}")
+
+
+def load_data(task: Task, location, progress: bool = True, log=None, config: dict | None = None):
+    """(train, test) ArrayDatasets from the official files or an image folder, as ``task.load`` reads them.
 
     ``log``: a function given a line saying where an image folder's images come from (decoded or cached).
+    ``config``: the run's options; the data set's own (--labels, --extra) are read from it.
     """
-    if task.name == "cifar10":
-        if location is None or mdata.looks_like_cifar10(location):
-            return mdata.load_cifar10(location, progress=progress)
-    else:
-        if location is None or mdata.looks_like_mnist(location):
-            return mdata.load_mnist(location, progress=progress)
-    return mdata.load_image_folder(location, progress=progress, log=log)
+    task = get_task(task)
+    if task.load is None:
+        return mdata.load_image_folder(location, progress=progress, log=log)
+    return task.load(location, config or {}, progress, log)
 
 
 def training_subset(train, config: dict):
@@ -215,9 +238,11 @@ def training_subset(train, config: dict):
 
 
 def new_preprocess(kind: str, progress: bool = True):
-    """The unfitted preprocessing of ``--preprocess kind``: "standard" or "gcn-zca"."""
+    """The unfitted preprocessing of ``--preprocess kind``: "standard", "gcn-zca" or "lcn"."""
     if kind == "standard":
         return mdata.Standardize()
+    if kind == "lcn":
+        return mdata.LocalContrastNormalize()
     return mdata.Compose([mdata.GlobalContrastNormalize(), mdata.ZCAWhitening(progress=progress)])
 
 
@@ -238,12 +263,14 @@ def apply_preprocess(kind: str, preprocess, train, test, progress: bool = True):
       dominated a CPU training step at small widths: it is applied once to both splits, a chunk at a
       time (:func:`minidl.data.apply_to_images`), the data sets hold the float32 result (614 MB for
       CIFAR-10's 50,000 training images) and the loaders get no transform.
+    * "lcn" (a 2-D Gaussian filter, three times, on every image) is applied once the same way.
     """
     if kind == "standard":
         return train, test, preprocess
     whiten = functools.partial(mdata.apply_to_images, preprocess, progress=progress)
-    train = mdata.ArrayDataset(whiten(train.images, desc="GCN + ZCA: training images"), train.labels, train.classes)
-    test = mdata.ArrayDataset(whiten(test.images, desc="GCN + ZCA: test images"), test.labels, test.classes)
+    name = {"gcn-zca": "GCN + ZCA", "lcn": "LCN"}[kind]
+    train = mdata.ArrayDataset(whiten(train.images, desc=f"{name}: training images"), train.labels, train.classes)
+    test = mdata.ArrayDataset(whiten(test.images, desc=f"{name}: test images"), test.labels, test.classes)
     return train, test, None
 
 
@@ -325,8 +352,10 @@ def check_output_folder(config: dict, world_size: int = 1) -> None:
                  "write this one elsewhere with --out DIR, or replace it with --overwrite")
 
 
-def run(task: Task, argv=None) -> dict:
+def run(task=None, argv=None) -> dict:
     """The training script: options -> data -> model -> :func:`fit` -> summary.json; returns the summary.
+
+    task: a Task or its name, fixing the data set; None: that of ``--dataset`` in ``argv``.
 
     Every error the user can fix ends it with one line on stderr and exit status 2; Ctrl-C with
     exit status 130 (during training after saving the state, so that ``--resume`` continues).
@@ -340,7 +369,8 @@ def run(task: Task, argv=None) -> dict:
         sys.exit(130)
 
 
-def _run(task: Task, argv=None) -> dict:
+def _run(task, argv=None) -> dict:
+    task = resolve_task(task, argv)
     config = parse_config(task, argv)
     if config["export"]:
         return _export(task, config, print)
@@ -366,7 +396,8 @@ def _train(task: Task, config: dict, backend: str, communicator) -> dict:
     t0 = time.perf_counter()
     try:
         train, test = distributed.training.rank_zero_first(
-            communicator, lambda: load_data(task, config["data"], progress=not config["quiet"], log=log))
+            communicator, lambda: load_data(task, config["data"], progress=not config["quiet"], log=log,
+                                                config=config))
         if train.images.shape[1:] != (task.input_shape[1], task.input_shape[2], task.input_shape[0]):
             log(f"note: images are {train.images.shape[1:]} (H, W, C); the model adapts to {train.images.shape[3]} channels")
     except (mdata.DownloadError, OSError, ValueError) as exc:
@@ -377,7 +408,7 @@ def _train(task: Task, config: dict, backend: str, communicator) -> dict:
         fail(str(exc))
     preprocess = build_preprocess(config["preprocess"], train.images, progress=not config["quiet"])
     train, test, per_batch = apply_preprocess(config["preprocess"], preprocess, train, test, not config["quiet"])
-    augment = mdata.Augment(pad=4 if task.name == "cifar10" else 2, flip=task.name == "cifar10") if config["augment"] else None
+    augment = task.augment() if config["augment"] else None
     train_loader = mdata.DataLoader(train, config["batch_size"], shuffle=True, transform=per_batch, augment=augment)
     test_loader = mdata.DataLoader(test, config["eval_batch_size"], shuffle=False, transform=per_batch)
     log(f"data: {len(train)} training and {len(test)} test images of {train.images.shape[1:]} "
@@ -418,18 +449,20 @@ def _train(task: Task, config: dict, backend: str, communicator) -> dict:
     return summary
 
 
-def restore_run(task: Task, run_dir, data=None, progress: bool = True) -> dict:
+def restore_run(task, run_dir, data=None, progress: bool = True) -> dict:
     """A finished (or stopped) run, ready to use: its trained model, fitted preprocessing and data.
 
     Reads ``run_dir/checkpoint.safetensors``, rebuilds the NIN of the run's config on the active backend and
     loads its weights (in eval mode). The fitted preprocessing comes from the checkpoint; a checkpoint
     written before it was stored there (2026-11-24) gets it fitted again exactly as the run did.
     ``data``: where the data set is now, if not at the run's ``--data``.
+    ``task``: the run's Task or its name; None takes the run's ``--dataset`` from its config.
     Returns a dict: model, preprocess, train, test (uint8 images, not preprocessed), config.
     """
     checkpoint = load_checkpoint(checkpoint_path(run_dir))
     config = upgrade_config(checkpoint["config"])
-    train, test = load_data(task, data if data is not None else config["data"], progress=progress)
+    task = get_task(config["dataset"] if task is None else task)
+    train, test = load_data(task, data if data is not None else config["data"], progress=progress, config=config)
     train = training_subset(train, config)
     saved = checkpoint.get("extra", {}).get("preprocess")
     if saved is None:
