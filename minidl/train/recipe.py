@@ -84,7 +84,8 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     p.add_argument("--bias-decay", action=argparse.BooleanOptionalAction, default=True,
                    help="weight decay on the 1-D parameters too (the paper's Caffe model: --no-bias-decay)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
-                   help="random translation (pad 4, crop) and horizontal flip")
+                   help=f"random translation (pad {task.augment_pad}, crop)"
+                        f"{' and horizontal flip' if task.augment_flip else ''}")
     p.add_argument("--preprocess", choices=["standard", "gcn-zca", "lcn"], default=d.get("preprocess", "standard"),
                    help="standard: per-channel mean/std; gcn-zca: global contrast normalization + ZCA whitening "
                         "(the paper's for CIFAR); lcn: local contrast normalization (the paper's for SVHN)")
