@@ -419,3 +419,14 @@ def test_train_nin_on_svhn_applies_lcn_once(tmp_path, cache, svhn_folder, monkey
     assert summary["config"]["preprocess"] == "lcn" and summary["config"]["extra"]
     restored = restore_run(None, tmp_path / "run", progress=False)              # the task comes from the run
     assert isinstance(restored["preprocess"], mdata.LocalContrastNormalize) and len(restored["train"]) == 70
+
+
+def test_an_svhn_model_file_keeps_its_lcn(tmp_path, cache, svhn_folder):
+    from minidl.models import load_model
+    from test_recipe import load_script
+    folder, splits = svhn_folder
+    load_script("train_nin").main(["--dataset", "svhn", "--data", str(folder), "--out", str(tmp_path / "run"), *TINY])
+    model = load_model(tmp_path / "run" / "model.safetensors")
+    lcn = model.preprocess
+    assert isinstance(lcn, mdata.LocalContrastNormalize) and lcn.state_dict() == {"size": 7, "sigma": 2.0,
+                                                                                 "threshold": 1e-4}

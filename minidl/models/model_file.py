@@ -28,7 +28,7 @@ VERSION = 1
 ARCHITECTURES = {"NIN": NIN}
 #: the preprocessing transforms a model file may name
 TRANSFORMS = {cls.__name__: cls for cls in (mpreprocess.Standardize, mpreprocess.GlobalContrastNormalize,
-                                            mpreprocess.ZCAWhitening)}
+                                            mpreprocess.ZCAWhitening, mpreprocess.LocalContrastNormalize)}
 
 
 class ModelFileError(ValueError):
