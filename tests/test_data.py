@@ -55,6 +55,17 @@ class FakeResponse(io.BytesIO):
         return False
 
 
+def serve_body(monkeypatch, body: bytes) -> list:
+    """Make every urlopen answer ``body``; returns the list of URLs asked for, filled as they come."""
+    requested = []
+
+    def serve(url, *args, **kwargs):
+        requested.append(url)
+        return FakeResponse(body)
+    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    return requested
+
+
 # ---------------------------------------------------------------------------------------------- ArrayDataset
 
 def test_array_dataset_holds_and_checks_its_arrays():
@@ -478,12 +489,7 @@ def test_download_offline_explains_how_to_use_a_local_copy(tmp_path, offline):
 
 
 def test_download_checks_md5_and_renames_atomically(tmp_path, monkeypatch):
-    requested = []
-
-    def serve(url, *args, **kwargs):
-        requested.append(url)
-        return FakeResponse(b"hello")
-    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    requested = serve_body(monkeypatch, b"hello")
     with pytest.raises(mdata.DownloadError, match="has MD5 5d41402abc4b2a76b9719d911017c592, expected 0{32}"):
         mdata.download("https://example.invalid/x", tmp_path / "x", md5="0" * 32, progress=False)
     assert os.listdir(tmp_path) == []

@@ -7,29 +7,15 @@ import io
 import os
 import pickle
 import tarfile
-import urllib.request
 
 import numpy as np
 import pytest
 
 from minidl import data as mdata
 from minidl.data import cifar100 as cifar100_module
+from test_data import serve_body
 
 scipy_io = pytest.importorskip("scipy.io")
-
-
-class FakeResponse(io.BytesIO):
-    """Stands in for urlopen's response: a body, headers, and a context manager."""
-
-    def __init__(self, body: bytes):
-        super().__init__(body)
-        self.headers = {"Content-Length": str(len(body))}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ---------------------------------------------------------------------------------------------- CIFAR-100
@@ -146,12 +132,7 @@ def test_cifar100_bad_files_get_clear_errors(fake_cifar100, tmp_path):
 
 
 def test_cifar100_download_is_checked_and_leaves_nothing_half_written(tmp_path, monkeypatch):
-    served = []
-
-    def serve(url, *args, **kwargs):
-        served.append(url)
-        return FakeResponse(b"not the archive")
-    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    served = serve_body(monkeypatch, b"not the archive")
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "cache"))
     with pytest.raises(mdata.DownloadError, match="expected eb9058c3a382ffc7106e4002c42a8d85") as error:
         mdata.load_cifar100(progress=False)
@@ -235,12 +216,7 @@ def test_svhn_bad_files_get_clear_errors(svhn_folder, tmp_path):
 
 
 def test_svhn_download_checks_each_file(tmp_path, monkeypatch):
-    served = []
-
-    def serve(url, *args, **kwargs):
-        served.append(url)
-        return FakeResponse(b"not a mat file")
-    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    served = serve_body(monkeypatch, b"not a mat file")
     with pytest.raises(mdata.DownloadError, match="expected e26dedcc434d2e4c54c9b2d4a06d8373") as error:
         mdata.load_svhn(tmp_path / "cache", progress=False)
     assert served == ["http://ufldl.stanford.edu/housenumbers/train_32x32.mat"] and "--data PATH" in str(error.value)
@@ -398,17 +374,10 @@ def test_train_nin_on_cifar100_fine_and_coarse(tmp_path, cache):
 
 
 def test_train_nin_on_svhn_applies_lcn_once(tmp_path, cache, svhn_folder, monkeypatch):
-    import minidl.train.recipe as recipe
     from minidl.train.recipe import restore_run
-    from test_recipe import load_script
+    from test_recipe import load_script, record_loaders
     folder, splits = svhn_folder
-    loaders = []
-    real_fit = recipe.fit
-
-    def spying_fit(model, optimizer, train_loader, test_loader, *args, **kwargs):
-        loaders.append((train_loader, test_loader))
-        return real_fit(model, optimizer, train_loader, test_loader, *args, **kwargs)
-    monkeypatch.setattr(recipe, "fit", spying_fit)
+    loaders = record_loaders(monkeypatch)
     summary = load_script("train_nin").main(["--dataset", "svhn", "--data", str(folder), "--extra",
                                              "--out", str(tmp_path / "run"), *TINY])
     train_loader, test_loader = loaders[0]

@@ -43,6 +43,18 @@ def make_png_tar(path, size=32, per_class=6, classes=("cat", "dog", "ship"), mod
                     tar.addfile(info, buf)
 
 
+def record_loaders(monkeypatch) -> list:
+    """Let the recipe's fit() run as usual, recording its (train_loader, test_loader) in the returned list."""
+    import minidl.train.recipe as recipe
+    loaders, real_fit = [], recipe.fit
+
+    def spying_fit(model, optimizer, train_loader, test_loader, *args, **kwargs):
+        loaders.append((train_loader, test_loader))
+        return real_fit(model, optimizer, train_loader, test_loader, *args, **kwargs)
+    monkeypatch.setattr(recipe, "fit", spying_fit)
+    return loaders
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "cache"))
@@ -164,13 +176,7 @@ def test_gcn_zca_is_applied_once_and_resume_stays_exact(tmp_path, cache, monkeyp
     task = load_script("train_nin_cifar10").CIFAR10
     data = tmp_path / "toy.tar.gz"
     make_png_tar(data, size=8, per_class=4)                 # 8x8x3: a 192x192 whitening matrix
-    loaders = []
-    real_fit = recipe.fit
-
-    def spying_fit(model, optimizer, train_loader, test_loader, *args, **kwargs):
-        loaders.append((train_loader, test_loader))
-        return real_fit(model, optimizer, train_loader, test_loader, *args, **kwargs)
-    monkeypatch.setattr(recipe, "fit", spying_fit)
+    loaders = record_loaders(monkeypatch)
     args = ["--data", str(data), "--backend", "numpy", "--width", "0.05", "--batch-size", "4",
             "--preprocess", "gcn-zca", "--schedule", "plateau"]
     straight = run(task, args + ["--epochs", "2", "--out", str(tmp_path / "straight"), "--quiet"])
