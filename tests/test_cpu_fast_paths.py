@@ -11,6 +11,7 @@ import pytest
 import minidl
 import minidl.functional as F
 from minidl.kernels import blocking, threads
+from minidl.functional import conv as conv_module
 from minidl.kernels.im2col import col2im, window
 
 from conftest import channels_last, layouts, make_tensor
@@ -165,7 +166,8 @@ def _pool_relu_conv_results(rng_seed):
 
 
 @pytest.mark.parametrize("n_threads", [2, 3])
-def test_threads_give_exactly_the_one_thread_results(tiny_blocks, restore_threads, n_threads):
+def test_threads_give_exactly_the_one_thread_results(tiny_blocks, restore_threads, monkeypatch, n_threads):
+    monkeypatch.setitem(conv_module.COLUMN_BUFFER_BYTES, "numpy", 3000)     # convolutions in many blocks too
     threads.set_num_threads(1)
     expected = _pool_relu_conv_results(0)
     threads.set_num_threads(n_threads)
@@ -289,3 +291,57 @@ def test_a_forked_child_runs_blocks_with_a_pool_of_its_own(restore_threads):
         os.waitpid(pid, 0)
     assert done, "the forked child hung in run_blocks (it waited on the parent's worker threads)"
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_blocks_run_with_a_single_threaded_blas_and_restore_it(restore_threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not controller.lib_controllers:
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+    threads.set_num_threads(2)
+    before = [lib.num_threads for lib in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers]
+    seen = []
+
+    def record(block):
+        info = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+        seen.append([lib.num_threads for lib in info])
+    threads.run_blocks(record, [slice(i, i + 1) for i in range(4)])
+    assert len(seen) == 4 and all(counts == [1] * len(before) for counts in seen)
+    after = [lib.num_threads for lib in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers]
+    assert after == before
+
+
+def test_run_blocks_inside_a_block_runs_on_that_thread_without_deadlock(restore_threads):
+    import threading
+    threads.set_num_threads(2)
+    inner = {}
+
+    def outer(block):
+        def record(b):
+            inner.setdefault(block.start, []).append((b.start, threading.get_ident()))
+        threads.run_blocks(record, [slice(i, i + 1) for i in range(3)])
+        assert {ident for _, ident in inner[block.start]} == {threading.get_ident()}
+    threads.run_blocks(outer, [slice(0, 1), slice(1, 2)])
+    assert sorted(inner) == [0, 1] and all([s for s, _ in v] == [0, 1, 2] for v in inner.values())
+
+
+def test_weight_gradient_groups_cover_the_blocks_once_in_order():
+    for n_items, n_groups in [(1, 12), (5, 12), (12, 12), (13, 12), (128, 12), (7, 3)]:
+        items = list(range(n_items))
+        groups = conv_module._groups(items, n_groups)
+        assert len(groups) == min(n_items, n_groups) and all(groups)
+        assert [i for g in groups for i in g] == items
+        assert max(map(len, groups)) - min(map(len, groups)) <= 1
+
+
+@pytest.mark.parametrize("pointwise", [False, True])
+def test_conv_in_blocks_on_threads_gradcheck_and_scratch_reuse(monkeypatch, restore_threads, rng, pointwise):
+    """Many blocks on 2 threads (scratch buffers reused between blocks and between calls of other shapes)."""
+    threads.set_num_threads(2)
+    monkeypatch.setitem(conv_module.COLUMN_BUFFER_BYTES, "numpy", 1500)
+    k, p = (1, 0) if pointwise else (3, 1)
+    for shape in [(6, 3, 5, 4), (5, 3, 4, 6)]:
+        x = make_tensor(channels_last(rng.standard_normal(shape)), requires_grad=True)
+        w = minidl.tensor(rng.standard_normal((4, 3, k, k)), requires_grad=True)
+        b = minidl.tensor(rng.standard_normal(4), requires_grad=True)
+        assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=p), [x, w, b])

@@ -16,14 +16,23 @@ How it is computed (channels-last inside, see minidl/kernels/layout.py):
 
 The column matrix is kh*kw times larger than the input (315 MB for NIN's
 second layer at batch 128), so it is never built whole: the batch is cut into
-chunks of images whose columns fit in :data:`COLUMN_BUFFER_BYTES`, one buffer
-is reused for every chunk, and backward rebuilds each chunk's columns instead
-of keeping them from the forward pass. Same arithmetic, far less memory
-traffic; on a CPU the buffer stays in cache-friendly sizes. On NumPy the
-copies into the columns, the bias and its gradient run in blocks shared between
-the cores (minidl/kernels/threads.py); the products use OpenBLAS's own threads.
+blocks of images whose columns fit in :data:`COLUMN_BUFFER_BYTES`, and each
+block goes through the whole chain (im2col, product, bias) before the next:
+its columns are read by the product while they are still in the cache, and
+backward rebuilds each block's columns instead of keeping them from the
+forward pass. On NumPy the blocks are shared between the cores
+(minidl/kernels/threads.py), each thread running a single-threaded BLAS on
+its own blocks, so that a copy on one core never waits for a product on both.
+The weight gradient is a sum over all blocks: each of a fixed number of groups
+of blocks (:data:`WEIGHT_GRAD_GROUPS`) adds up its own partial sum, and the
+partial sums are added in order, so the result does not depend on the number
+of threads.
 """
 from __future__ import annotations
+
+import threading
+
+import numpy as np
 
 from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
@@ -34,14 +43,55 @@ from ..kernels.layout import from_nhwc, to_nhwc
 from ..kernels.threads import run_blocks
 from ._utils import pair, shape_str
 
-#: byte budget of one chunk's column matrix, per backend
-COLUMN_BUFFER_BYTES = {"numpy": 32 * 2**20, "cupy": 1024 * 2**20}
+#: byte budget of one block's column matrix, per backend (for a 1x1 convolution: of its rows of x)
+COLUMN_BUFFER_BYTES = {"numpy": 4 * 2**20, "cupy": 1024 * 2**20}
+#: the weight gradient is summed in this many partial sums (at most), whatever the number of threads
+WEIGHT_GRAD_GROUPS = 12
 
 
 def _image_chunks(n_images: int, bytes_per_image: int, backend: str):
+    """Yield (first image, last image + 1) of each block: as many images as fit the backend's budget."""
     per_chunk = max(1, COLUMN_BUFFER_BYTES[backend] // max(1, bytes_per_image))
     for start in range(0, n_images, per_chunk):
         yield start, min(n_images, start + per_chunk)
+
+
+def _groups(items: list, n_groups: int) -> list:
+    """``items`` cut into ``min(n_groups, len(items))`` runs of neighbours, as even as they can be."""
+    n = max(1, min(n_groups, len(items)))
+    cuts = [len(items) * i // n for i in range(n + 1)]
+    return [items[cuts[i]:cuts[i + 1]] for i in range(n)]
+
+
+_scratch = threading.local()
+
+
+def _scratch_buffer(xp, name: str, n_elements: int, dtype):
+    """A flat buffer of at least ``n_elements`` that this thread reuses from block to block (NumPy).
+
+    Fresh large arrays cost page faults unless the allocator keeps freed memory
+    (minidl/kernels/host_memory.py); a block of columns is a few megabytes and a
+    step makes hundreds of them. On CuPy the memory pool already reuses memory.
+    """
+    if xp is not np:
+        return xp.empty(n_elements, dtype=dtype)
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    key = (name, xp.dtype(dtype).str)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < n_elements:
+        buffer = buffers[key] = xp.empty(n_elements, dtype=dtype)
+    return buffer[:n_elements]
+
+
+def _run(xp, fn, blocks) -> None:
+    """NumPy: the blocks shared between the cores. CuPy: one after another, in order, on the GPU's stream."""
+    if xp is np:
+        run_blocks(fn, blocks)
+    else:
+        for block in blocks:
+            fn(block)
 
 
 class Conv2d(Function):
@@ -53,81 +103,81 @@ class Conv2d(Function):
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
-        out_h, out_w = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+        self.out_hw = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
         self.pointwise = (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0)
         self.x_nhwc = to_nhwc(x)
         self.weight = weight
         self.w_mat = weight.transpose(0, 2, 3, 1).reshape(o, kh * kw * c)    # (O, kh*kw*C), (i, j, c) order
 
-        if self.pointwise:                                                  # one product, no copy of x
-            y = self.x_nhwc.reshape(n * h * w, c) @ self.w_mat.T
-        else:
-            y = xp.empty((n * out_h * out_w, o), dtype=x.dtype)
-            for start, stop, cols in self._columns(xp):
-                rows = slice(start * out_h * out_w, stop * out_h * out_w)
-                xp.matmul(cols, self.w_mat.T, out=y[rows])
-        if bias is not None:
-            run_blocks(lambda rows: xp.add(y[rows], bias, out=y[rows]), batch_blocks(xp, y.shape[0], y[0].nbytes))
-        return from_nhwc(y.reshape(n, out_h, out_w, o))
+        pixels = self.out_hw[0] * self.out_hw[1]
+        y = xp.empty((n * pixels, o), dtype=x.dtype)
 
-    def _chunks(self):
-        """(first image, last image + 1) of each chunk, and the column elements per image."""
+        def one_block(images):                       # columns -> product -> bias, while in the cache
+            rows = slice(images.start * pixels, images.stop * pixels)
+            xp.matmul(self._columns(xp, images), self.w_mat.T, out=y[rows])
+            if bias is not None:
+                xp.add(y[rows], bias, out=y[rows])
+        _run(xp, one_block, self._blocks())
+        return from_nhwc(y.reshape(n, *self.out_hw, o))
+
+    def _blocks(self) -> list:
+        """The image slices of the blocks (see the module docstring)."""
         n, h, w, c = self.x_nhwc.shape
-        o, _, kh, kw = self.weight.shape
-        (sh, sw), (ph, pw) = self.stride, self.padding
-        per_image = conv_output_size(h, kh, sh, ph) * conv_output_size(w, kw, sw, pw) * kh * kw * c
+        _, _, kh, kw = self.weight.shape
+        per_image = self.out_hw[0] * self.out_hw[1] * kh * kw * c * self.x_nhwc.itemsize
         backend = "cupy" if is_cupy_array(self.x_nhwc) else "numpy"
-        return list(_image_chunks(n, per_image * self.x_nhwc.itemsize, backend)), per_image
+        return [slice(start, stop) for start, stop in _image_chunks(n, per_image, backend)]
 
-    def _columns(self, xp):
-        """Yield (first image, last image + 1, cols of those images as (rows, kh*kw*C)), one buffer reused."""
+    def _columns(self, xp, images):
+        """cols (rows, kh*kw*C) of these images: a view of x for a 1x1 kernel, else im2col into a scratch buffer."""
+        x = self.x_nhwc[images]
+        n, _, _, c = x.shape
+        if self.pointwise:
+            return x.reshape(-1, c)
         _, _, kh, kw = self.weight.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
-        chunks, per_image = self._chunks()
-        buffer = None
-        for start, stop in chunks:
-            if buffer is None:
-                buffer = xp.empty((stop - start) * per_image, dtype=self.x_nhwc.dtype)
-            cols = im2col(self.x_nhwc[start:stop], kh, kw, sh, sw, ph, pw, out=buffer)
-            yield start, stop, cols.reshape(-1, kh * kw * self.x_nhwc.shape[3])
+        size = n * self.out_hw[0] * self.out_hw[1] * kh * kw * c
+        cols = im2col(x, kh, kw, sh, sw, ph, pw, out=_scratch_buffer(xp, "cols", size, x.dtype))
+        return cols.reshape(-1, kh * kw * c)
 
     def backward(self, gy):
         xp = get_array_module(gy)
         o, c, kh, kw = self.weight.shape
         n, h, w, _ = self.x_nhwc.shape
-        gy_nhwc = to_nhwc(gy)
-        out_h, out_w = gy_nhwc.shape[1:3]
-        gy_mat = gy_nhwc.reshape(-1, o)                                     # (N*Ho*Wo, O)
+        pixels = self.out_hw[0] * self.out_hw[1]
+        gy_mat = to_nhwc(gy).reshape(-1, o)                                 # (N*Ho*Wo, O)
         need_x, need_w = self.needs_grad[0], self.needs_grad[1]
         need_b = len(self.needs_grad) > 2 and self.needs_grad[2]
         gx = gw = gb = None
         if need_b:
             gb = blocked_column_sums(xp, batch_blocks(xp, gy_mat.shape[0], gy_mat[0].nbytes),
                                      lambda rows: column_sums(gy_mat[rows]), o).astype(gy.dtype, copy=False)
-        if self.pointwise:
-            x_mat = self.x_nhwc.reshape(n * h * w, c)
-            if need_w:
-                gw = (gy_mat.T @ x_mat).reshape(o, c, 1, 1)
-            if need_x:
-                gx = from_nhwc((gy_mat @ self.w_mat).reshape(n, h, w, c))
-            return (gx, gw, gb)[:len(self.needs_grad)]
-
         (sh, sw), (ph, pw) = self.stride, self.padding
-        gw_mat = xp.zeros((o, kh * kw * c), dtype=gy.dtype) if need_w else None
+        groups = _groups(self._blocks(), WEIGHT_GRAD_GROUPS)
+        gw_parts = xp.empty((len(groups), o, kh * kw * c), dtype=gy.dtype) if need_w else None
         gx_nhwc = xp.empty((n, h, w, c), dtype=gy.dtype) if need_x else None
-        gcols_buffer = None
-        chunks = self._columns(xp) if need_w else ((start, stop, None) for start, stop in self._chunks()[0])
-        for start, stop, cols in chunks:
-            gy_rows = gy_mat[start * out_h * out_w: stop * out_h * out_w]
-            if need_w:
-                gw_mat += gy_rows.T @ cols                                  # dW += dy^T cols
-            if need_x:
-                if gcols_buffer is None:
-                    gcols_buffer = xp.empty((gy_rows.shape[0], kh * kw * c), dtype=gy.dtype)
-                gcols = xp.matmul(gy_rows, self.w_mat, out=gcols_buffer[:gy_rows.shape[0]])
-                col2im(gcols.reshape(stop - start, out_h, out_w, kh, kw, c), (stop - start, h, w, c),
-                       sh, sw, ph, pw, out=gx_nhwc[start:stop])
+
+        def one_group(g):                            # this group's share of dW, and dx of its images
+            for k, images in enumerate(groups[g]):
+                gy_rows = gy_mat[images.start * pixels: images.stop * pixels]
+                if need_w:                                                  # dW += dy^T cols
+                    if k == 0:
+                        xp.matmul(gy_rows.T, self._columns(xp, images), out=gw_parts[g])
+                    else:
+                        product = _scratch_buffer(xp, "dw", gw_parts[g].size, gy.dtype).reshape(gw_parts[g].shape)
+                        gw_parts[g] += xp.matmul(gy_rows.T, self._columns(xp, images), out=product)
+                if need_x:                                                  # dcols = dy W, then col2im
+                    if self.pointwise:
+                        xp.matmul(gy_rows, self.w_mat, out=gx_nhwc[images].reshape(-1, c))
+                        continue
+                    size = gy_rows.shape[0] * kh * kw * c
+                    gcols = _scratch_buffer(xp, "gcols", size, gy.dtype).reshape(gy_rows.shape[0], kh * kw * c)
+                    xp.matmul(gy_rows, self.w_mat, out=gcols)
+                    col2im(gcols.reshape(images.stop - images.start, *self.out_hw, kh, kw, c),
+                           (images.stop - images.start, h, w, c), sh, sw, ph, pw, out=gx_nhwc[images])
+        _run(xp, one_group, list(range(len(groups))))
         if need_w:
+            gw_mat = gw_parts.sum(axis=0) if len(groups) > 1 else gw_parts[0]
             gw = gw_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()  # back to (O, C, kh, kw)
         if need_x:
             gx = from_nhwc(gx_nhwc)

@@ -12,14 +12,33 @@ batch at the same time. :func:`run_blocks` does that for the cache blocks of
 Every block writes its own part of the result, so the result is the same
 whatever the number of threads. ``set_num_threads(1)`` (or the environment
 variable ``MINIDL_NUM_THREADS=1``) runs everything on the calling thread.
+
+Blocks may call the BLAS too (a convolution's blocks each run im2col and
+their own matrix product). While blocks run, the BLAS runs single-threaded
+in each (:func:`single_threaded_blas`, through threadpoolctl): two threads
+that each start a BLAS thread per core would fight over the cores. The
+product of a block then reads columns that its own thread has just written
+into the cache, and no core waits for the other between the copy and the
+product. A multi-threaded BLAS may add up a product in another order than a
+single-threaded one (OpenBLAS does, in the last bits), so the BLAS is
+single-threaded whenever there are several blocks, even on one thread: the
+result depends on how the work is cut into blocks, never on the threads.
+One block runs on the calling thread with the BLAS as it is.
+
+A block that itself calls :func:`run_blocks` (a convolution block's im2col)
+runs those inner blocks on its own thread.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _num_threads = None
 _pool = None
+_blas = None
+_state = threading.local()          # .inside: this thread is running blocks of a run_blocks call
 
 
 def get_num_threads() -> int:
@@ -37,7 +56,11 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (n >= 1) for the blocked element-wise kernels (like ``torch.set_num_threads``)."""
+    """Use ``n`` threads (n >= 1) for the blocked kernels (like ``torch.set_num_threads``).
+
+    That includes the matrix products of the convolutions, which run inside their blocks:
+    with ``n = 1`` a convolution uses one core.
+    """
     global _num_threads, _pool
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
@@ -53,13 +76,33 @@ def _forget_pool_after_fork() -> None:
     _pool = None
 
 
+def single_threaded_blas():
+    """A context in which NumPy's BLAS (OpenBLAS, MKL, BLIS: whatever threadpoolctl finds) uses one thread.
+
+    The BLAS libraries are looked up once, at the first call; without threadpoolctl it changes nothing.
+    """
+    global _blas
+    if _blas is None:
+        try:
+            import numpy  # noqa: F401  (the BLAS to find is the one NumPy loaded)
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController().select(user_api="blas")
+        except ImportError:
+            _blas = False
+    return _blas.limit(limits=1) if _blas else contextlib.nullcontext()
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _run_all(fn, blocks) -> None:
-    for block in blocks:
-        fn(block)
+    _state.inside = True
+    try:
+        for block in blocks:
+            fn(block)
+    finally:
+        _state.inside = False
 
 
 def run_blocks(fn, blocks) -> None:
@@ -68,17 +111,22 @@ def run_blocks(fn, blocks) -> None:
     ``fn`` must write only its own block's part of the result. Errors are raised in the caller.
     """
     global _pool
-    n = min(get_num_threads(), len(blocks))
-    if n <= 1:
-        _run_all(fn, blocks)
+    if getattr(_state, "inside", False) or len(blocks) <= 1:     # nested, or nothing to share
+        for block in blocks:
+            fn(block)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=get_num_threads() - 1, thread_name_prefix="minidl")
-    cuts = [len(blocks) * i // n for i in range(n + 1)]
-    runs = [blocks[cuts[i]:cuts[i + 1]] for i in range(n)]
-    pending = [_pool.submit(_run_all, fn, run) for run in runs[1:]]
-    try:
-        _run_all(fn, runs[0])
-    finally:
-        for future in pending:
-            future.result()
+    n = min(get_num_threads(), len(blocks))
+    with single_threaded_blas():
+        if n <= 1:
+            _run_all(fn, blocks)
+            return
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=get_num_threads() - 1, thread_name_prefix="minidl")
+        cuts = [len(blocks) * i // n for i in range(n + 1)]
+        runs = [blocks[cuts[i]:cuts[i + 1]] for i in range(n)]
+        pending = [_pool.submit(_run_all, fn, run) for run in runs[1:]]
+        try:
+            _run_all(fn, runs[0])
+        finally:
+            for future in pending:
+                future.result()
