@@ -30,13 +30,11 @@ of threads.
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
-from ..kernels.blocking import batch_blocks
+from ..kernels.blocking import batch_blocks, scratch_buffer
 from ..kernels.columns import blocked_column_sums, column_sums
 from ..kernels.im2col import col2im, conv_output_size, im2col
 from ..kernels.layout import from_nhwc, to_nhwc
@@ -61,28 +59,6 @@ def _groups(items: list, n_groups: int) -> list:
     n = max(1, min(n_groups, len(items)))
     cuts = [len(items) * i // n for i in range(n + 1)]
     return [items[cuts[i]:cuts[i + 1]] for i in range(n)]
-
-
-_scratch = threading.local()
-
-
-def _scratch_buffer(xp, name: str, n_elements: int, dtype):
-    """A flat buffer of at least ``n_elements`` that this thread reuses from block to block (NumPy).
-
-    Fresh large arrays cost page faults unless the allocator keeps freed memory
-    (minidl/kernels/host_memory.py); a block of columns is a few megabytes and a
-    step makes hundreds of them. On CuPy the memory pool already reuses memory.
-    """
-    if xp is not np:
-        return xp.empty(n_elements, dtype=dtype)
-    buffers = getattr(_scratch, "buffers", None)
-    if buffers is None:
-        buffers = _scratch.buffers = {}
-    key = (name, xp.dtype(dtype).str)
-    buffer = buffers.get(key)
-    if buffer is None or buffer.size < n_elements:
-        buffer = buffers[key] = xp.empty(n_elements, dtype=dtype)
-    return buffer[:n_elements]
 
 
 def _run(xp, fn, blocks) -> None:
@@ -137,7 +113,7 @@ class Conv2d(Function):
         _, _, kh, kw = self.weight.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
         size = n * self.out_hw[0] * self.out_hw[1] * kh * kw * c
-        cols = im2col(x, kh, kw, sh, sw, ph, pw, out=_scratch_buffer(xp, "cols", size, x.dtype))
+        cols = im2col(x, kh, kw, sh, sw, ph, pw, out=scratch_buffer(xp, "cols", size, x.dtype))
         return cols.reshape(-1, kh * kw * c)
 
     def backward(self, gy):
@@ -164,14 +140,14 @@ class Conv2d(Function):
                     if k == 0:
                         xp.matmul(gy_rows.T, self._columns(xp, images), out=gw_parts[g])
                     else:
-                        product = _scratch_buffer(xp, "dw", gw_parts[g].size, gy.dtype).reshape(gw_parts[g].shape)
+                        product = scratch_buffer(xp, "dw", gw_parts[g].size, gy.dtype).reshape(gw_parts[g].shape)
                         gw_parts[g] += xp.matmul(gy_rows.T, self._columns(xp, images), out=product)
                 if need_x:                                                  # dcols = dy W, then col2im
                     if self.pointwise:
                         xp.matmul(gy_rows, self.w_mat, out=gx_nhwc[images].reshape(-1, c))
                         continue
                     size = gy_rows.shape[0] * kh * kw * c
-                    gcols = _scratch_buffer(xp, "gcols", size, gy.dtype).reshape(gy_rows.shape[0], kh * kw * c)
+                    gcols = scratch_buffer(xp, "gcols", size, gy.dtype).reshape(gy_rows.shape[0], kh * kw * c)
                     xp.matmul(gy_rows, self.w_mat, out=gcols)
                     col2im(gcols.reshape(images.stop - images.start, *self.out_hw, kh, kw, c),
                            (images.stop - images.start, h, w, c), sh, sw, ph, pw, out=gx_nhwc[images])

@@ -19,6 +19,8 @@ so :func:`batch_blocks` returns the whole batch as one block there.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 #: bytes of input per block: about half of one core's 2 MiB L2 cache on the development machine,
@@ -38,3 +40,27 @@ def batch_blocks(xp, n: int, bytes_per_item: int, budget: int | None = None):
     budget = CACHE_BLOCK_BYTES if budget is None else budget
     per_block = max(1, budget // max(1, bytes_per_item))
     return [slice(start, min(n, start + per_block)) for start in range(0, n, per_block)]
+
+
+_scratch = threading.local()
+
+
+def scratch_buffer(xp, name: str, n_elements: int, dtype):
+    """A flat buffer of at least ``n_elements`` for a block's temporaries, reused by this thread.
+
+    Each thread keeps one buffer per ``name`` and dtype, grown when a block needs more, so that a
+    step's hundreds of blocks do not each allocate megabytes afresh (a fresh large array costs
+    page faults unless the allocator keeps freed memory, minidl/kernels/host_memory.py). The
+    caller must be done with the buffer before it asks for the same name again. On CuPy the
+    memory pool already reuses memory: a new array is returned.
+    """
+    if xp is not np:
+        return xp.empty(n_elements, dtype=dtype)
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    key = (name, np.dtype(dtype).str)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < n_elements:
+        buffer = buffers[key] = np.empty(n_elements, dtype=dtype)
+    return buffer[:n_elements]
