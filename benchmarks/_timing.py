@@ -7,19 +7,26 @@ import time
 from minidl import backends
 
 
-def time_call(fn, repeats: int = 5, warmup: int = 1, sync=None) -> float:
-    """Median wall time of fn() in seconds, after warm-up; sync() waits for a GPU."""
-    sync = sync or (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
+def time_interleaved(calls: dict, repeats: int = 5, warmup: int = 1) -> dict:
+    """Median wall time in seconds of each of ``calls`` (name -> (fn, sync or None)), timed in turns.
+
+    Every round times each call once, one after the other, so a machine that gets slower or faster
+    during the run (other programs, the clock of a shared host) moves all of them alike instead of
+    whichever happened to run last: the ratios stay fair. Each call is warmed up first.
+    """
+    calls = {name: (fn, sync or (lambda: None)) for name, (fn, sync) in calls.items()}
+    for fn, sync in calls.values():
+        for _ in range(warmup):
+            fn()
         sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, (fn, sync) in calls.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def add_common_options(parser) -> None:

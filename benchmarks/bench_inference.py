@@ -9,6 +9,8 @@ The three run the same weights in the same process: minidl's NIN, the same netwo
 ``nn.Sequential`` (``minidl.models.torch_names``; NCHW and channels_last, under ``torch.inference_mode``)
 and the ONNX export of ``minidl.onnx.export`` in onnxruntime. Before timing, each one's logits are
 checked against minidl's. A missing PyTorch or onnxruntime is left out of the table.
+For each batch size the libraries are timed in turns (one call of each per round, median of
+--repeats rounds), so a machine whose speed drifts moves them all alike.
 """
 import argparse
 import os
@@ -44,7 +46,7 @@ import minidl  # noqa: E402
 from minidl.kernels.host_memory import keep_freed_memory  # noqa: E402
 from minidl.models import NIN  # noqa: E402
 from minidl.models.torch_names import torch_names, torch_sequential  # noqa: E402
-from _timing import table, time_call  # noqa: E402
+from _timing import table, time_interleaved  # noqa: E402
 
 
 def minidl_runner(model):
@@ -117,15 +119,15 @@ def main():
               f"{threads} thread(s) each; {os.cpu_count()} CPU cores ({platform.machine()}); numpy {np.__version__}; "
               f"{time.strftime('%Y-%m-%d %H:%M')}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         header = ["framework"] + [f"batch {b} img/s" for b in args.batches] + [f"minidl img/s / this @{args.batches[-1]}"]
-        speeds = {}
-        for name, infer in runners.items():
-            row = []
-            for batch in args.batches:
-                x = rng.standard_normal((batch, *INPUT)).astype(np.float32)
-                calls = max(1, -(-args.min_images // batch))
-                seconds = time_call(lambda: [infer(x) for _ in range(calls)], args.repeats)
-                row.append(batch * calls / seconds)
-            speeds[name] = row
+        speeds = {name: [] for name in runners}
+        for batch in args.batches:               # per batch size, the libraries timed in turns
+            x = rng.standard_normal((batch, *INPUT)).astype(np.float32)
+            calls = max(1, -(-args.min_images // batch))
+            seconds = time_interleaved(
+                {name: (lambda infer=infer: [infer(x) for _ in range(calls)], None) for name, infer in runners.items()},
+                args.repeats)
+            for name in runners:
+                speeds[name].append(batch * calls / seconds[name])
         ours = speeds["minidl (channels-last inside)"][-1]
         rows = [[name] + [f"{s:.1f}" for s in row] + [f"{ours / row[-1]:.2f}"] for name, row in speeds.items()]
         print(table(header, rows))

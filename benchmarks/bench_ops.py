@@ -26,7 +26,7 @@ import minidl  # noqa: E402
 import minidl.functional as F  # noqa: E402
 from minidl import backends  # noqa: E402
 from minidl.kernels.layout import empty_like_layout  # noqa: E402
-from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_call  # noqa: E402
+from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_interleaved  # noqa: E402
 
 # (name, input (C, H, W), kind, arguments)
 NIN_OPS = [
@@ -172,15 +172,19 @@ def main():
             if args.only and args.only not in name:
                 continue
             x_np = rng.standard_normal((batch, *shape), dtype=np.float32)
-            t_m = time_call(minidl_case(kind, op_args, x_np, rng, xp), args.repeats, sync=minidl_sync)
-            row = [name, batch, f"{1e3 * t_m:.2f}"]
+            calls = {"minidl": (minidl_case(kind, op_args, x_np, rng, xp), minidl_sync)}
             if torch is not None:
-                t_t = time_call(torch_case(torch, device, kind, op_args, x_np, rng), args.repeats, sync=torch_sync)
-                row += [f"{1e3 * t_t:.2f}", f"{t_m / t_t:.2f}"]
+                calls["torch"] = (torch_case(torch, device, kind, op_args, x_np, rng), torch_sync)
             if kind == "conv":
                 flops, products = conv_flops_and_gemms(op_args, x_np, gemm_rng)
-                t_g = time_call(products, args.repeats, sync=minidl_sync)
-                row += [f"{flops / t_m / 1e9:.0f}", f"{flops / t_g / 1e9:.0f}"]
+                calls["gemm"] = (products, minidl_sync)
+            seconds = time_interleaved(calls, args.repeats)     # in turns: a drifting machine moves all alike
+            t_m = seconds["minidl"]
+            row = [name, batch, f"{1e3 * t_m:.2f}"]
+            if torch is not None:
+                row += [f"{1e3 * seconds['torch']:.2f}", f"{t_m / seconds['torch']:.2f}"]
+            if kind == "conv":
+                row += [f"{flops / t_m / 1e9:.0f}", f"{flops / seconds['gemm'] / 1e9:.0f}"]
             else:
                 row += ["", ""]
             rows.append(row)

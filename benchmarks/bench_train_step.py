@@ -13,6 +13,8 @@ The same network (NIN of NIN.md: dropout 0.5, max pools, GAP; with --batch-norm 
 BatchNorm2d after every convolution, which then has no bias) and the same
 SGD with momentum 0.9 and weight decay 5e-4, on random float32 data. PyTorch
 runs twice: in its default NCHW layout and in channels_last (minidl's inside layout).
+The three are timed in turns, one step of each per round, and each row is the median
+of --repeats rounds, so a machine whose speed drifts during the run moves all three alike.
 --eval times the forward pass alone in eval mode without a graph
 (minidl.no_grad(), torch.no_grad()), as prediction runs.
 """
@@ -29,7 +31,7 @@ import minidl  # noqa: E402
 import minidl.functional as F  # noqa: E402
 from minidl import backends, optim  # noqa: E402
 from minidl.models import NIN  # noqa: E402
-from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_call  # noqa: E402
+from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_interleaved  # noqa: E402
 
 
 def torch_nin(torch, width, batch_norm=False):
@@ -47,6 +49,32 @@ def torch_nin(torch, width, batch_norm=False):
     return nn.Sequential(*block(3, c1, 5, 2), nn.MaxPool2d(3, 2, 1), nn.Dropout(0.5),
                          *block(c1[-1], c2, 5, 2), nn.MaxPool2d(3, 2, 1), nn.Dropout(0.5),
                          *block(c2[-1], c3, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def torch_step(torch, device, layout, args, x_np, y_np):
+    """PyTorch's training step (or, with --eval, its prediction) on the same data, in ``layout``."""
+    net = torch_nin(torch, args.width, args.batch_norm).to(device)
+    xt = torch.tensor(x_np, device=device)
+    if layout == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    yt = torch.tensor(y_np, device=device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    def train_step():
+        loss = torch.nn.functional.cross_entropy(net(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def predict():
+        with torch.no_grad():
+            net(xt)
+
+    if args.eval:
+        net.eval()
+        return predict
+    return train_step
 
 
 def main():
@@ -96,37 +124,16 @@ def main():
         model.eval()
     minidl_step = minidl_predict if args.eval else minidl_train_step
 
-    rows = []
-    t = time_call(minidl_step, args.repeats, sync=minidl_sync)
-    rows.append(["minidl (channels-last inside)", f"{1e3 * t:.1f}", f"{args.batch / t:.1f}", "1.00"])
-    base = args.batch / t
+    calls = {"minidl (channels-last inside)": (minidl_step, minidl_sync)}
     torch, device, sync = (None, None, None) if args.no_torch else load_torch(backend, args.tf32)
     if torch is not None:
         for layout in ("contiguous", "channels_last"):
-            net = torch_nin(torch, args.width, args.batch_norm).to(device)
-            xt = torch.tensor(x_np, device=device)
-            if layout == "channels_last":
-                net = net.to(memory_format=torch.channels_last)
-                xt = xt.contiguous(memory_format=torch.channels_last)
-            yt = torch.tensor(y_np, device=device)
-            topt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-
-            def torch_train_step():
-                loss = torch.nn.functional.cross_entropy(net(xt), yt)
-                topt.zero_grad()
-                loss.backward()
-                topt.step()
-
-            def torch_predict():
-                with torch.no_grad():
-                    net(xt)
-
-            if args.eval:
-                net.eval()
-            torch_step = torch_predict if args.eval else torch_train_step
-            tt = time_call(torch_step, args.repeats, sync=sync)
-            rows.append([f"PyTorch {torch.__version__} {device} {layout}", f"{1e3 * tt:.1f}",
-                         f"{args.batch / tt:.1f}", f"{base / (args.batch / tt):.2f}"])
+            calls[f"PyTorch {torch.__version__} {device} {layout}"] = (
+                torch_step(torch, device, layout, args, x_np, y_np), sync)
+    seconds = time_interleaved(calls, args.repeats)          # in turns: a drifting machine moves all alike
+    base = args.batch / seconds["minidl (channels-last inside)"]
+    rows = [[name, f"{1e3 * t:.1f}", f"{args.batch / t:.1f}", f"{base / (args.batch / t):.2f}"]
+            for name, t in seconds.items()]
     print(table(["framework", "ms / step", "images / s", "minidl / this"], rows))
     if args.breakdown:
         print()
