@@ -13,7 +13,7 @@ written by every training run (``--export`` writes it, and ``model.onnx``, from 
 
 ``--show out.png`` draws each image beside the map of its top class: NIN's last layer makes one map per
 class and the class score is that map's average (global average pooling), so the map shows where the
-network saw the class. It needs the model.safetensors file (model.onnx gives only the scores).
+network saw the class. Both files hold the maps (model.onnx as its "class_maps" output).
 Errors (a missing file, a file that is not an image, a file that is not a model) are one line on
 stderr, exit status 2.
 """
@@ -75,6 +75,13 @@ class OnnxPredictor:
 
     def probabilities(self, images):
         return self.session.run(["probabilities"], {"images": images})[0]
+
+    def class_maps(self, images):
+        """The "class_maps" output (N, K, h, w) that export_classifier writes for a GAP head."""
+        return self.session.run(["class_maps"], {"images": images})[0]
+
+    def has_class_maps(self) -> bool:
+        return any(output.name == "class_maps" for output in self.session.get_outputs())
 
 
 def image_files(items) -> list:
@@ -155,9 +162,10 @@ def main(argv=None) -> list:
     try:
         minidl.set_backend(args.backend)
         onnx_file = args.model.lower().endswith(".onnx")
-        if onnx_file and args.show:
-            fail("--show draws the class maps, which model.onnx does not hold; use the model.safetensors file")
         predictor = OnnxPredictor(args.model) if onnx_file else MinidlPredictor(args.model)
+        if onnx_file and args.show and not predictor.has_class_maps():
+            fail(f"--show draws the class maps, and {args.model} has no 'class_maps' output (a model without "
+                 "the GAP head, or a file exported before 2026-12-02); use its model.safetensors file")
         files = image_files(args.images)
         images = np.concatenate([load_images([f], predictor.image_size, predictor.channels) for f in files])
     except (FileNotFoundError, ValueError, minidl.BackendError) as exc:

@@ -6,6 +6,9 @@ writes ``runs/nin-cifar10/checkpoint.safetensors`` beside it (or ``--out PATH``)
 ``--export`` and ``restore_run`` then read. **Converting unpickles the old file, and unpickling runs
 whatever code the file holds**: convert only a file you made yourself or got from someone you trust.
 That is what ``--trusted`` says; without it nothing is read. The new file runs no code when loaded.
+A training run's config of that time does not say its data set (``--dataset`` came later): the
+converter writes it in from the first convolution's input channels (1: MNIST, 3: CIFAR-10), so an
+MNIST run resumes with ``train_nin_mnist.py --resume`` like a CIFAR-10 one.
 """
 from __future__ import annotations
 
@@ -28,8 +31,26 @@ def convert(old_path, new_path) -> dict:
         raise ValueError(f"{old_path} is a pickle but not a minidl checkpoint of the old format "
                          f"(format_version {OLD_FORMAT_VERSION})")
     state = {k: v for k, v in state.items() if k != "format_version"}
+    config = state.get("config")
+    if isinstance(config, dict) and ("init" in config or "init_std" in config) and "dataset" not in config:
+        dataset = dataset_of_old_run(state.get("model") or {})
+        if dataset is not None:
+            state["config"] = {**config, "dataset": dataset}
     save_checkpoint(new_path, state)
     return state
+
+
+def dataset_of_old_run(model_state: dict) -> str | None:
+    """The ``--dataset`` of a training run saved before that option existed, from its weights.
+
+    Only two scripts wrote such runs, train_nin_cifar10.py and train_nin_mnist.py; the first
+    convolution's weight (O, C, kh, kw), the first 4-D array of the state_dict, tells them apart:
+    C = 1 for MNIST, 3 for CIFAR-10. None when it says neither.
+    """
+    for array in model_state.values():
+        if getattr(array, "ndim", 0) == 4:
+            return {1: "mnist", 3: "cifar10"}.get(int(array.shape[1]))
+    return None
 
 
 def main(argv=None) -> int:

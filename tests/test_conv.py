@@ -133,6 +133,27 @@ def _spy_chunks(monkeypatch):
     return sizes
 
 
+@pytest.mark.parametrize("n_images, per_block", [(64, 13), (128, 13), (5, 2), (3, 1), (7, 7), (9, 100), (1, 1)])
+def test_conv_blocks_cover_the_batch_in_equal_shares(n_images, per_block):
+    """Blocks within one image of each other, a multiple of BLOCK_COUNT_MULTIPLE of them (unless one is enough
+    or there are fewer images), each within the budget; on CuPy just the budget's blocks."""
+    def blocks(backend):
+        return list(conv_module._image_chunks(n_images, conv_module.COLUMN_BUFFER_BYTES[backend] // per_block,
+                                              backend))
+    for backend in ("numpy", "cupy"):
+        found = blocks(backend)
+        assert found[0][0] == 0 and found[-1][1] == n_images
+        assert all(stop == start for (_, stop), (start, _) in zip(found, found[1:]))
+        sizes = [stop - start for start, stop in found]
+        assert max(sizes) <= per_block and max(sizes) - min(sizes) <= 1
+        needed = -(-n_images // per_block)
+        if backend == "cupy" or needed == 1:
+            assert len(found) == needed
+        else:
+            multiple = conv_module.BLOCK_COUNT_MULTIPLE
+            assert len(found) == min(n_images, -(-needed // multiple) * multiple)
+
+
 @pytest.mark.parametrize("budget", [2000, 1, None])
 @pytest.mark.parametrize("needs", [(True, True, True), (True, False, False), (False, True, True)])
 def test_conv2d_in_chunks_gives_identical_results(monkeypatch, rng, budget, needs):
@@ -150,7 +171,7 @@ def test_conv2d_in_chunks_gives_identical_results(monkeypatch, rng, budget, need
     whole = run()
     per_image = 3 * 5 * 3 * 2 * 2 * 8                      # Ho*Wo*kh*kw*C*itemsize bytes of columns per image
     if budget is None:
-        budget = 2 * per_image                             # chunks of 2, 2, 1 images
+        budget = 2 * per_image                             # at most 2 images a chunk: 3 chunks, rounded up to 4
     monkeypatch.setitem(conv_module.COLUMN_BUFFER_BYTES, "numpy", budget)
     sizes = _spy_chunks(monkeypatch)
     chunked = run()

@@ -212,9 +212,32 @@ def test_predict_script_gives_the_same_table_through_onnxruntime(trained_run, ca
     assert [[c for c, _ in r["top"]] for r in with_minidl] == [[c for c, _ in r["top"]] for r in with_onnx]
     for a, b in zip(with_minidl, with_onnx):
         np.testing.assert_allclose([p for _, p in a["top"]], [p for _, p in b["top"]], rtol=1e-4, atol=1e-6)
-    with pytest.raises(SystemExit):
-        predict.main(["--model", str(run_dir / "model.onnx"), "--show", "x.png"] + images)
-    assert "--show draws the class maps" in capsys.readouterr().err
+
+    # --show through onnxruntime: the file's "class_maps" output are minidl's maps, and the picture is drawn
+    pixels = predict.load_images(images, (32, 32), 3)
+    ours = predict.MinidlPredictor(str(run_dir / "model.safetensors")).class_maps(pixels)
+    theirs = predict.OnnxPredictor(str(run_dir / "model.onnx")).class_maps(pixels)
+    classes = len(load_model(str(run_dir / "model.safetensors")).classes)
+    assert theirs.shape == ours.shape and ours.ndim == 4 and ours.shape[1] == classes
+    np.testing.assert_allclose(theirs, ours, **logit_tolerance(ours))
+    picture = run_dir / "onnx_maps.png"
+    predict.main(["--model", str(run_dir / "model.onnx"), "--show", str(picture)] + images)
+    assert picture.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+
+    # a file without that output (another head, or an older export) is refused in one line
+    import onnx
+    proto = onnx.load(str(run_dir / "model.onnx"))
+    kept = [o for o in proto.graph.output if o.name != "class_maps"]
+    assert len(kept) == len(proto.graph.output) - 1
+    del proto.graph.output[:]
+    proto.graph.output.extend(kept)
+    onnx.save(proto, str(run_dir / "no_maps.onnx"))
+    with pytest.raises(SystemExit) as exit_:
+        predict.main(["--model", str(run_dir / "no_maps.onnx"), "--show", "x.png"] + images)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--show draws the class maps" in err[0] and "no 'class_maps' output" in err[0], err
 
 
 # -- PyTorch -------------------------------------------------------------------------------------------

@@ -153,3 +153,21 @@ def test_exported_classifier_takes_uint8_images_and_gives_predicts_probabilities
     reference = forward(float64_copy(loaded, **loaded.config), x.data.astype(np.float64))
     np.testing.assert_allclose(logits, reference, **tolerance(reference))
     np.testing.assert_allclose(probabilities, expected, rtol=1e-4, atol=1e-6)
+    # the GAP head's maps come out as "class_maps", and their averages are the logits
+    (maps,) = run.run(["class_maps"], {"images": images})
+    twin = float64_copy(loaded, **loaded.config).eval()
+    with minidl.no_grad():
+        reference_maps = twin.class_maps(minidl.tensor(x.data.astype(np.float64))).numpy()
+    assert maps.shape == reference_maps.shape and maps.shape[:2] == logits.shape
+    np.testing.assert_allclose(maps, reference_maps, **tolerance(reference_maps))
+    np.testing.assert_allclose(maps.mean(axis=(2, 3)), logits, **tolerance(logits))
+
+
+def test_an_exported_classifier_without_the_gap_head_has_no_class_maps(tmp_path):
+    from minidl.models import load_model, save_model
+    from test_model_file import CLASSES, small_trained_model
+    _, preprocess, images = small_trained_model("standard")
+    model = NIN(num_classes=len(CLASSES), width=0.1, head="fc", image_size=8)
+    save_model(tmp_path / "fc.safetensors", model, CLASSES, (8, 8), preprocess)
+    monnx.export_classifier(load_model(tmp_path / "fc.safetensors"), tmp_path / "fc.onnx")
+    assert [o.name for o in session(tmp_path / "fc.onnx").get_outputs()] == ["logits", "probabilities"]

@@ -265,6 +265,24 @@ def test_the_converter_needs_trusted_and_then_converts(tmp_path, capsys):
     assert main([str(not_pickle), "--trusted"]) == 2 and "not a pickle" in capsys.readouterr().err
 
 
+def test_the_converter_writes_in_which_script_made_an_old_run(tmp_path):
+    """Configs of before --dataset do not say it: MNIST's first convolution sees 1 channel, CIFAR-10's 3."""
+    import pickle
+    from minidl.convert_checkpoint import main
+    from minidl.models import NIN
+    from minidl.train.loop import upgrade_config
+    for channels, dataset in ((1, "mnist"), (3, "cifar10")):
+        folder = tmp_path / dataset
+        folder.mkdir()
+        model = {k: np.asarray(v) for k, v in NIN(in_channels=channels, width=0.1).state_dict().items()}
+        state = {"format_version": 1, "config": {"init": "he", "width": 0.1}, "model": model, "epochs_done": 1}
+        (folder / "checkpoint.pkl").write_bytes(pickle.dumps(state))
+        assert main([str(folder / "checkpoint.pkl"), "--trusted"]) == 0
+        config = load_checkpoint(folder / "checkpoint.safetensors")["config"]
+        assert config == {"init": "he", "width": 0.1, "dataset": dataset}
+        assert upgrade_config(config)["dataset"] == dataset
+
+
 # -- numpy files and the CIFAR batches -----------------------------------------------------------------
 def test_every_np_load_in_the_package_refuses_pickles():
     calls = []

@@ -43,15 +43,26 @@ from ._utils import pair, shape_str
 
 #: byte budget of one block's column matrix, per backend (for a 1x1 convolution: of its rows of x)
 COLUMN_BUFFER_BYTES = {"numpy": 4 * 2**20, "cupy": 1024 * 2**20}
+#: NumPy: the number of blocks of a convolution is a multiple of this (see _image_chunks)
+BLOCK_COUNT_MULTIPLE = 4
 #: the weight gradient is summed in this many partial sums (at most), whatever the number of threads
 WEIGHT_GRAD_GROUPS = 12
 
 
 def _image_chunks(n_images: int, bytes_per_image: int, backend: str):
-    """Yield (first image, last image + 1) of each block: as many images as fit the backend's budget."""
-    per_chunk = max(1, COLUMN_BUFFER_BYTES[backend] // max(1, bytes_per_image))
-    for start in range(0, n_images, per_chunk):
-        yield start, min(n_images, start + per_chunk)
+    """Yield (first image, last image + 1) of each block: blocks that fit the backend's budget, sizes within one.
+
+    On NumPy the number of blocks (when more than one) is rounded up to a multiple of
+    :data:`BLOCK_COUNT_MULTIPLE`, so that 2 or 4 threads get equal shares: 5 blocks on 2 cores would
+    keep one core idle a fifth of the time. The blocks depend on the shapes only, never on the thread
+    count, and neither do the results.
+    """
+    count = -(-n_images // max(1, COLUMN_BUFFER_BYTES[backend] // max(1, bytes_per_image)))
+    if count > 1 and backend == "numpy":
+        count = min(n_images, -(-count // BLOCK_COUNT_MULTIPLE) * BLOCK_COUNT_MULTIPLE)
+    cuts = [n_images * i // count for i in range(count + 1)]
+    for start, stop in zip(cuts, cuts[1:]):
+        yield start, stop
 
 
 def _groups(items: list, n_groups: int) -> list:

@@ -368,8 +368,9 @@ def _check_same_world(ckpt: dict, distributed) -> None:
 #: options added to the training recipe since its first checkpoints, with the value that meant the old behaviour
 ADDED_OPTIONS = {"bias_lr_mult": 1.0, "bias_decay": True, "warmup": 0.15, "cycle_momentum": False, "nesterov": True,
                  "sync_bn": False, "grad_compression": None, "head": "gap",
-                 # 2026-12-02: --dataset and its own options (the configs before did not say which data set:
-                 # those runs are taken for CIFAR-10 ones, so an MNIST run from before cannot be resumed)
+                 # 2026-12-02: --dataset and its own options (the configs before did not say which data set;
+                 # python -m minidl.convert_checkpoint, which every run of before then needs, writes it in
+                 # from the first convolution's input channels: an MNIST run resumes as one)
                  "dataset": "cifar10", "labels": "fine", "extra": False}
 
 
