@@ -6,6 +6,7 @@
 set -euo pipefail
 out=${1:?usage: bash benchmarks/cpu_round.sh OUTPUT_FOLDER [PYTHON]}
 py=${2:-python}
+out=$(realpath -m "$out")                 # before the cd below
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 { date -u; uptime; git rev-parse --short HEAD; } > "$out/when.txt"
