@@ -51,7 +51,7 @@ def _model_arrays(model) -> dict:
 
 
 def _build(model, example_input, opset: int, graph: GraphBuilder | None = None, input_name: str = "input"):
-    """(graph, output name, traced output Tensor, traced Functions) of one forward pass, the input named ``input_name``."""
+    """(graph, output name, traced output Tensor) for one traced forward pass, the input named ``input_name``."""
     if opset not in OPSETS:
         raise ValueError(f"minidl.onnx.export: opset must be in {OPSETS.start}..{OPSETS.stop - 1}, got {opset}")
     example = example_input.data if isinstance(example_input, Tensor) else example_input
@@ -68,7 +68,7 @@ def _build(model, example_input, opset: int, graph: GraphBuilder | None = None, 
         for tensor, name in zip(outputs, names):
             if tensor is not None:
                 graph.bind(tensor, name)
-    return graph, graph.name_of(y), y, functions
+    return graph, graph.name_of(y), y
 
 
 def _tensor_info(helper, name, dtype, shape):
@@ -99,7 +99,7 @@ def export(model, example_input, path, opset: int = DEFAULT_OPSET):
     matter (and that the forward pass runs on it). The batch dimension is dynamic.
     """
     helper = require().helper
-    graph, out, y, _ = _build(model, example_input, opset)
+    graph, out, y = _build(model, example_input, opset)
     graph.node("Identity", [out], ["logits"])
     example = example_input.data if isinstance(example_input, Tensor) else example_input
     inputs = [_tensor_info(helper, "input", example.dtype, example.shape)]
@@ -107,14 +107,10 @@ def export(model, example_input, path, opset: int = DEFAULT_OPSET):
     return _write(graph, inputs, outputs, path, opset, f"{type(model).__name__} exported by minidl")
 
 
-def _gap_input(functions, y):
-    """The maps (N, K, h, w) whose global average is the output y (N, K), or None when y is not such an average."""
+def _gap_input(y):
+    """The maps (N, K, h, w) whose global average is the traced output y (N, K), or None when y is not one."""
     from ..functional.pooling import GlobalAvgPool2d
-    pools = [fn for fn in functions if isinstance(fn, GlobalAvgPool2d)]
-    if not pools:
-        return None
-    maps = pools[-1].inputs[0]
-    return maps if maps.ndim == 4 and tuple(maps.shape[:2]) == tuple(y.shape) else None
+    return y.creator.inputs[0] if isinstance(y.creator, GlobalAvgPool2d) else None
 
 
 def export_classifier(model, path, opset: int = DEFAULT_OPSET):
@@ -140,13 +136,13 @@ def export_classifier(model, path, opset: int = DEFAULT_OPSET):
     prepared = add_preprocess(model.preprocess, graph, scaled, image_shape)
     nchw = graph.node("Transpose", [prepared], perm=[0, 3, 1, 2], hint="input")
     example = backends.array_module(backends.backend_of(first.data)).zeros((1, channels, *model.image_size), dtype)
-    graph, out, y, functions = _build(model, example, opset, graph, input_name=nchw)
+    graph, out, y = _build(model, example, opset, graph, input_name=nchw)
     graph.node("Identity", [out], ["logits"])
     graph.node("Softmax", ["logits"], ["probabilities"], axis=1)
     inputs = [_tensor_info(helper, "images", np.uint8, [1, *image_shape])]
     outputs = [_tensor_info(helper, "logits", np.float32, y.shape),
                _tensor_info(helper, "probabilities", np.float32, y.shape)]
-    maps = _gap_input(functions, y)
+    maps = _gap_input(y)
     if maps is not None:
         graph.node("Identity", [graph.name_of(maps)], ["class_maps"])
         outputs.append(_tensor_info(helper, "class_maps", np.float32, maps.shape))
