@@ -8,9 +8,14 @@
 Inputs are float32 and stored channels-last, as inside a minidl NIN. PyTorch
 (if installed) runs the same op on the same data in its default memory format
 (NCHW contiguous); 'ratio' is minidl time / PyTorch time (below 1: minidl faster).
+The op's input is an intermediate of a graph, as inside a network: its gradient arrives
+and is dropped (a leaf would keep a copy of it in .grad, which no layer of a network pays).
 For the convolutions, 'GFLOP/s' is minidl's rate (2 flops per multiply-add of the
 products a convolution's forward and backward need) and 'sgemm GFLOP/s' the rate of
-the same three matrix products run bare on random arrays: the most the BLAS gives.
+the same three matrix products run bare on random arrays: the most the BLAS gives
+to im2col. 'algorithm' says how minidl computes a convolution (minidl.functional.conv:
+1x1, im2col, or winograd, whose fewer multiplications can beat the sgemm rate: its
+GFLOP/s are im2col's flops over its time, an effective rate).
 """
 import argparse
 import os
@@ -24,7 +29,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minidl  # noqa: E402
 import minidl.functional as F  # noqa: E402
+import minidl.functional.conv as conv_module  # noqa: E402
 from minidl import backends  # noqa: E402
+from minidl.engine.function import Function  # noqa: E402
 from minidl.kernels.layout import empty_like_layout  # noqa: E402
 from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_interleaved  # noqa: E402
 
@@ -47,41 +54,51 @@ NIN_OPS = [
 ]
 
 
+class LayerInput(Function):
+    """x as a layer's input inside a network: the output of an earlier op, whose gradient ends here."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, gy):
+        return (None,)
+
+
 def minidl_case(kind, args, x_np, rng, xp):
     """A closure that runs forward + backward of one op in minidl."""
     x_cl = x_np if x_np.ndim != 4 else np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    x = minidl.Tensor(backends.to_backend(x_cl), requires_grad=kind != "conv" or x_np.shape[1] != 3)
+    x_leaf = minidl.Tensor(backends.to_backend(x_cl), requires_grad=kind != "conv" or x_np.shape[1] != 3)
     params = []
     if kind == "conv":
         w = minidl.Tensor(backends.to_backend(rng.standard_normal((args["out"], x_np.shape[1], args["k"], args["k"]), dtype=np.float32) * 0.05), requires_grad=True)
         b = minidl.Tensor(backends.to_backend(np.zeros(args["out"], np.float32)), requires_grad=True)
         params = [w, b]
-        fn = lambda: F.conv2d(x, w, b, padding=args["pad"])  # noqa: E731
+        fn = lambda x: F.conv2d(x, w, b, padding=args["pad"])  # noqa: E731
     elif kind == "maxpool":
-        fn = lambda: F.max_pool2d(x, 3, 2, 1)  # noqa: E731
+        fn = lambda x: F.max_pool2d(x, 3, 2, 1)  # noqa: E731
     elif kind == "relu":
-        fn = lambda: F.relu(x)  # noqa: E731
+        fn = lambda x: F.relu(x)  # noqa: E731
     elif kind == "dropout":
-        fn = lambda: F.dropout(x, 0.5, True)  # noqa: E731
+        fn = lambda x: F.dropout(x, 0.5, True)  # noqa: E731
     elif kind == "gap":
-        fn = lambda: F.global_avg_pool2d(x)  # noqa: E731
+        fn = lambda x: F.global_avg_pool2d(x)  # noqa: E731
     elif kind == "bn":
         c = x_np.shape[1]
         g = minidl.Tensor(backends.to_backend(np.ones(c, np.float32)), requires_grad=True)
         beta = minidl.Tensor(backends.to_backend(np.zeros(c, np.float32)), requires_grad=True)
         params = [g, beta]
         rm, rv = xp.zeros(c, np.float32), xp.ones(c, np.float32)
-        fn = lambda: F.batch_norm2d(x, rm, rv, g, beta, training=True)  # noqa: E731
+        fn = lambda x: F.batch_norm2d(x, rm, rv, g, beta, training=True)  # noqa: E731
     else:
         labels = backends.to_backend(rng.integers(0, 10, x_np.shape[0]))
-        fn = lambda: F.softmax_cross_entropy(x, labels)  # noqa: E731
+        fn = lambda x: F.softmax_cross_entropy(x, labels)  # noqa: E731
     probe = None
 
     def step():
         nonlocal probe
-        for t in [x, *params]:          # as zero_grad() in training: no accumulation into old grads
+        for t in [x_leaf, *params]:     # as zero_grad() in training: no accumulation into old grads
             t.grad = None
-        y = fn()
+        y = fn(LayerInput()(x_leaf) if x_leaf.requires_grad else x_leaf)
         if probe is None:               # an upstream gradient laid out like y, as in a real backward pass
             probe = empty_like_layout(y.data)
             probe[...] = 1
@@ -103,6 +120,13 @@ def conv_flops_and_gemms(args, x_np, rng):
         if need_x:
             g @ wt                                       # dcols = dy W
     return 2 * rows * depth * out * (3 if need_x else 2), products
+
+
+def conv_algorithm(args, channels: int, backend: str) -> str:
+    """How minidl computes this stride-1 convolution under algorithm="auto"."""
+    if args["k"] == 1:
+        return "1x1"
+    return conv_module.choose_algorithm("auto", backend, channels, (args["k"], args["k"]), (1, 1))
 
 
 def torch_case(torch, device, kind, args, x_np, rng):
@@ -163,7 +187,7 @@ def main():
     else:
         print("PyTorch not installed (or no CUDA for it): minidl column only")
     header = ["op (forward+backward)", "batch", "minidl ms"] + (["torch ms", "ratio"] if torch else []) + \
-        ["GFLOP/s", "sgemm GFLOP/s"]
+        ["algorithm", "GFLOP/s", "sgemm GFLOP/s"]
     rows = []
     rng = np.random.default_rng(0)
     gemm_rng = np.random.default_rng(1)                  # the bare products' arrays; rng's inputs stay as before
@@ -184,9 +208,10 @@ def main():
             if torch is not None:
                 row += [f"{1e3 * seconds['torch']:.2f}", f"{t_m / seconds['torch']:.2f}"]
             if kind == "conv":
-                row += [f"{flops / t_m / 1e9:.0f}", f"{flops / seconds['gemm'] / 1e9:.0f}"]
+                row += [conv_algorithm(op_args, shape[0], backend),
+                        f"{flops / t_m / 1e9:.0f}", f"{flops / seconds['gemm'] / 1e9:.0f}"]
             else:
-                row += ["", ""]
+                row += ["", "", ""]
             rows.append(row)
             print("  ".join(map(str, row)), file=sys.stderr, flush=True)
     print(table(header, rows))

@@ -85,6 +85,8 @@ def main():
     parser.add_argument("--batch-norm", action="store_true", help="NIN with BatchNorm2d after every convolution")
     parser.add_argument("--eval", action="store_true",
                         help="time inference instead: the forward pass in eval mode without a graph")
+    parser.add_argument("--no-winograd", action="store_true",
+                        help="minidl's convolutions by im2col only (algorithm 'auto' never picks Winograd): before/after")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time every op's forward and backward apart (waits for the device after each one)")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
@@ -93,6 +95,9 @@ def main():
     parser.add_argument("--kernel-profile", action="store_true",
                         help="CuPy: list the GPU kernels of a step by device time (needs PyTorch's profiler)")
     args = parser.parse_args()
+    if args.no_winograd:
+        import minidl.functional.conv as conv_module
+        conv_module.WINOGRAD_MIN_CHANNELS = float("inf")
 
     backend = setup(args)
     minidl.manual_seed(0)

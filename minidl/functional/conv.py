@@ -27,6 +27,13 @@ The weight gradient is a sum over all blocks: each of a fixed number of groups
 of blocks (:data:`WEIGHT_GRAD_GROUPS`) adds up its own partial sum, and the
 partial sums are added in order, so the result does not depend on the number
 of threads.
+
+* stride-1 kernels of 2 to 5 taps, on NumPy, many input channels: Winograd's
+  minimal filtering (minidl/kernels/winograd.py) computes the same outputs in
+  6 x 6 tiles with 36 matrix products of (tiles, C) @ (C, O): about 2.8x fewer
+  multiplications than im2col for a 5x5 kernel, 4x for 3x3, at the price of a
+  few times im2col's float32 rounding. ``algorithm`` picks: "auto" (Winograd
+  where it pays, see :func:`choose_algorithm`), "im2col" or "winograd".
 """
 from __future__ import annotations
 
@@ -38,7 +45,9 @@ from ..kernels.blocking import batch_blocks, scratch_buffer
 from ..kernels.columns import blocked_column_sums, column_sums
 from ..kernels.im2col import col2im, conv_output_size, im2col
 from ..kernels.layout import from_nhwc, to_nhwc
-from ..kernels.threads import run_blocks
+from ..kernels import winograd
+from ..kernels.threads import run_blocks, single_threaded_blas
+from ..kernels.winograd import WinogradPlan
 from ._utils import pair, shape_str
 
 #: byte budget of one block's column matrix, per backend (for a 1x1 convolution: of its rows of x)
@@ -47,9 +56,32 @@ COLUMN_BUFFER_BYTES = {"numpy": 4 * 2**20, "cupy": 1024 * 2**20}
 BLOCK_COUNT_MULTIPLE = 4
 #: the weight gradient is summed in this many partial sums (at most), whatever the number of threads
 WEIGHT_GRAD_GROUPS = 12
+#: byte budget of one block's Winograd tiles (transformed inputs and products), NumPy
+WINOGRAD_BUFFER_BYTES = 16 * 2**20
+#: "auto" uses Winograd for layers with at least this many input channels: with few, the products
+#: (T, C) @ (C, O) are too thin for the BLAS to run fast, and im2col's (r*r*C) columns win
+WINOGRAD_MIN_CHANNELS = 64
+ALGORITHMS = ("auto", "im2col", "winograd")
 
 
-def _image_chunks(n_images: int, bytes_per_image: int, backend: str):
+def choose_algorithm(algorithm: str, backend: str, channels: int, kernel, stride) -> str:
+    """"im2col" or "winograd" for a layer: ``algorithm`` as asked, "auto" resolved.
+
+    "auto" picks Winograd on NumPy for a stride-1 kernel it has a transform for and at least
+    :data:`WINOGRAD_MIN_CHANNELS` input channels; on CuPy the GPU's matrix products are fast
+    enough that im2col stays. "winograd" for a layer it does not apply to is an error.
+    """
+    (kh, kw), (sh, sw) = kernel, stride
+    fits = winograd.applies(kh, kw, sh, sw)
+    if algorithm == "winograd" and not fits:
+        raise ValueError(f"conv2d: algorithm 'winograd' needs stride 1 and kernel sides in {winograd.KERNEL_SIZES}, "
+                         f"got kernel {kh}x{kw}, stride {sh}x{sw}")
+    if algorithm == "auto":
+        return "winograd" if fits and backend == "numpy" and channels >= WINOGRAD_MIN_CHANNELS else "im2col"
+    return algorithm
+
+
+def _image_chunks(n_images: int, bytes_per_image: int, backend: str, budget: int | None = None):
     """Yield (first image, last image + 1) of each block: blocks that fit the backend's budget, sizes within one.
 
     On NumPy the number of blocks (when more than one) is rounded up to a multiple of
@@ -57,7 +89,8 @@ def _image_chunks(n_images: int, bytes_per_image: int, backend: str):
     keep one core idle a fifth of the time. The blocks depend on the shapes only, never on the thread
     count, and neither do the results.
     """
-    count = -(-n_images // max(1, COLUMN_BUFFER_BYTES[backend] // max(1, bytes_per_image)))
+    budget = COLUMN_BUFFER_BYTES[backend] if budget is None else budget
+    count = -(-n_images // max(1, budget // max(1, bytes_per_image)))
     if count > 1 and backend == "numpy":
         count = min(n_images, -(-count // BLOCK_COUNT_MULTIPLE) * BLOCK_COUNT_MULTIPLE)
     cuts = [n_images * i // count for i in range(count + 1)]
@@ -82,8 +115,8 @@ def _run(xp, fn, blocks) -> None:
 
 
 class Conv2d(Function):
-    def __init__(self, stride=(1, 1), padding=(0, 0)):
-        self.stride, self.padding = stride, padding
+    def __init__(self, stride=(1, 1), padding=(0, 0), algorithm="auto"):
+        self.stride, self.padding, self.algorithm = stride, padding, algorithm
 
     def forward(self, x, weight, bias=None):
         xp = get_array_module(x)
@@ -94,6 +127,11 @@ class Conv2d(Function):
         self.pointwise = (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0)
         self.x_nhwc = to_nhwc(x)
         self.weight = weight
+        backend = "cupy" if is_cupy_array(x) else "numpy"
+        self.plan = None
+        if not self.pointwise and choose_algorithm(self.algorithm, backend, c, (kh, kw), self.stride) == "winograd":
+            self.plan = WinogradPlan((h, w), weight.shape, self.padding, xp, x.dtype)
+            return self._forward_winograd(xp, bias)
         self.w_mat = weight.transpose(0, 2, 3, 1).reshape(o, kh * kw * c)    # (O, kh*kw*C), (i, j, c) order
 
         pixels = self.out_hw[0] * self.out_hw[1]
@@ -107,12 +145,30 @@ class Conv2d(Function):
         _run(xp, one_block, self._blocks())
         return from_nhwc(y.reshape(n, *self.out_hw, o))
 
+    def _forward_winograd(self, xp, bias):
+        """y (N, O, Ho, Wo) by Winograd tiles, a block of images at a time (minidl/kernels/winograd.py)."""
+        n = self.x_nhwc.shape[0]
+        with single_threaded_blas():        # a small product: a second BLAS thread would spin on after it,
+            self.u = self.plan.transform_weight(xp, self.weight)            # in the way of the block threads
+        y = xp.empty((n, *self.out_hw, self.weight.shape[0]), dtype=self.x_nhwc.dtype)
+
+        def one_block(images):
+            self.plan.forward(xp, self.x_nhwc[images], self.u, y[images], _scratch(xp))
+            if bias is not None:
+                xp.add(y[images], bias, out=y[images])
+        _run(xp, one_block, self._blocks())
+        return from_nhwc(y)
+
     def _blocks(self) -> list:
         """The image slices of the blocks (see the module docstring)."""
         n, h, w, c = self.x_nhwc.shape
         _, _, kh, kw = self.weight.shape
-        per_image = self.out_hw[0] * self.out_hw[1] * kh * kw * c * self.x_nhwc.itemsize
         backend = "cupy" if is_cupy_array(self.x_nhwc) else "numpy"
+        if self.plan is not None:
+            per_image = self.plan.bytes_per_image(self.x_nhwc.itemsize)
+            budget = WINOGRAD_BUFFER_BYTES if backend == "numpy" else COLUMN_BUFFER_BYTES[backend]
+            return [slice(start, stop) for start, stop in _image_chunks(n, per_image, backend, budget)]
+        per_image = self.out_hw[0] * self.out_hw[1] * kh * kw * c * self.x_nhwc.itemsize
         return [slice(start, stop) for start, stop in _image_chunks(n, per_image, backend)]
 
     def _columns(self, xp, images):
@@ -139,6 +195,9 @@ class Conv2d(Function):
         if need_b:
             gb = blocked_column_sums(xp, batch_blocks(xp, gy_mat.shape[0], gy_mat[0].nbytes),
                                      lambda rows: column_sums(gy_mat[rows]), o).astype(gy.dtype, copy=False)
+        if self.plan is not None:
+            gx, gw = self._backward_winograd(xp, gy_mat.reshape(n, *self.out_hw, o), need_x, need_w)
+            return (gx, gw, gb)[:len(self.needs_grad)]
         (sh, sw), (ph, pw) = self.stride, self.padding
         groups = _groups(self._blocks(), WEIGHT_GRAD_GROUPS)
         gw_parts = xp.empty((len(groups), o, kh * kw * c), dtype=gy.dtype) if need_w else None
@@ -170,13 +229,50 @@ class Conv2d(Function):
             gx = from_nhwc(gx_nhwc)
         return (gx, gw, gb)[:len(self.needs_grad)]
 
+    def _backward_winograd(self, xp, gy_nhwc, need_x: bool, need_w: bool):
+        """(gx, gw) through the Winograd tiles; dL/dU summed over the blocks as dW is for im2col."""
+        plan, n = self.plan, self.x_nhwc.shape[0]
+        groups = _groups(self._blocks(), WEIGHT_GRAD_GROUPS)
+        gu_parts = xp.empty((len(groups), *self.u.shape), dtype=gy_nhwc.dtype) if need_w else None
+        gx_nhwc = xp.empty(self.x_nhwc.shape, dtype=gy_nhwc.dtype) if need_x else None
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
-    """Convolve x (N, C, H, W) with weight (O, C, kh, kw); see the module docstring."""
+        def one_group(g):
+            scratch = _scratch(xp)
+            for k, images in enumerate(groups[g]):
+                g_products = plan.product_grads(xp, gy_nhwc[images], scratch)     # (36, T, O)
+                if need_w:                                                         # dU += V^T dL/d(products)
+                    v_t = plan.transformed_tiles(xp, self.x_nhwc[images], scratch).transpose(0, 2, 1)
+                    if k == 0:
+                        xp.matmul(v_t, g_products, out=gu_parts[g])
+                    else:
+                        gu_parts[g] += xp.matmul(v_t, g_products, out=scratch("wg_du", self.u.shape, gy_nhwc.dtype))
+                if need_x:
+                    plan.input_grad(xp, g_products, self.u, gx_nhwc[images], scratch)
+        _run(xp, one_group, list(range(len(groups))))
+        gw = None
+        if need_w:
+            with single_threaded_blas():                                    # as in _forward_winograd
+                gw = plan.weight_grad(xp, gu_parts.sum(axis=0) if len(groups) > 1 else gu_parts[0])
+        return (from_nhwc(gx_nhwc) if need_x else None), gw
+
+
+def _scratch(xp):
+    """scratch(name, shape, dtype): this thread's reusable buffer of that name, as an array of that shape."""
+    return lambda name, shape, dtype: scratch_buffer(xp, name, int(np.prod(shape)), dtype).reshape(shape)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, algorithm="auto"):
+    """Convolve x (N, C, H, W) with weight (O, C, kh, kw); see the module docstring.
+
+    ``algorithm``: "auto" (default), "im2col" or "winograd" (stride 1, kernel sides 2 to 5).
+    """
     stride, padding = pair(stride, "stride", "conv2d"), pair(padding, "padding", "conv2d")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     _check_conv_args(x, weight, bias, stride, padding)
+    choose_algorithm(algorithm, "numpy", 0, weight.shape[2:], stride)        # refuses 'winograd' where it can't
     args = (x, weight) if bias is None else (x, weight, bias)
-    return Conv2d(stride, padding)(*args)
+    return Conv2d(stride, padding, algorithm)(*args)
 
 
 def _check_conv_args(x, weight, bias, stride, padding) -> None:

@@ -1,0 +1,213 @@
+"""Winograd's minimal filtering: a stride-1 convolution with fewer multiplications than im2col.
+
+One dimension first. Correlating a tile d of a = m + r - 1 inputs with a filter g of r taps
+gives m outputs, y[i] = sum_k g[k] d[i + k]: m*r multiplications done directly. Winograd
+(and Toom and Cook before him) computes the same m outputs with a multiplications only:
+
+    y = A^T [ (G g) * (B^T d) ]          (* elementwise; A^T (m, a), G (a, r), B^T (a, a))
+
+In 2-D the transforms act on both axes of a tile: the a x a tile d and the r x r filter g give
+the m x m outputs ``A^T [(G g G^T) * (B^T d B)] A``. For NIN's 5x5 layer with m = 2 (tiles of
+6 x 6), that is 36 multiplications for 4 outputs instead of 4 * 25 = 100; for the 3x3 layer
+with m = 4, 36 for 16 instead of 144.
+
+Where the matrices come from (all computed here, exactly, from a list of points):
+multiplying two polynomials of degrees r - 1 and m - 1 is the *linear* convolution of their
+coefficients. Evaluate both at a points (here 0, 1, -1, 2, -2, and "infinity", which picks the
+leading coefficient), multiply the a values, and interpolate the product back: a
+multiplications. With V the Vandermonde matrix of the points and G, H its first r and m
+columns, the convolution matrix of g is ``C_g = V^-1 diag(G g) H``. A correlation is the
+*transpose* of a linear convolution (each output gathers what each input scatters), so
+``y = C_g^T d = H^T diag(G g) V^-T d``: A^T = H^T and B^T = V^-T.
+
+A convolution layer sums over C input channels, and the sum moves inside the transforms:
+for every one of the a*a tile positions (xi, nu), the transformed tiles of all images and
+channels (T tiles, C) times the transformed filters (C, O) is one matrix product. So the
+layer is a*a matrix products of (T, C) @ (C, O), in all (a/m)^2 times fewer multiplications
+than the (T*m*m, r*r*C) @ (r*r*C, O) of im2col, plus the transforms, which are small
+matrix products themselves: ``K_in = kron(B^T, B^T)`` (a*a, a*a) on the tiles, and
+``K_out = kron(A^T, A^T)`` (m*m, a*a) on the products.
+
+The backward pass is the same algebra transposed: dL/d(products) = K_out^T dL/dY;
+the transformed filters' gradient is (tiles)^T @ that, for every position; the tiles'
+gradient goes back through K_in^T and is added into place (tiles overlap by r - 1, as
+patches do in col2im); the filters' gradient is the weight transform transposed.
+
+The price is rounding: the transforms add and scale numbers of mixed sign, so the float32
+error is a few times that of im2col (tests/test_winograd.py bounds it). The points
+0, +-1, +-2 keep it small; larger tiles (a = 8) would need +-1/2 and lose more.
+
+Shapes here are channels-last: x (N, H, W, C), weight (O, C, kh, kw), y (N, Ho, Wo, O).
+"""
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+
+import numpy as np
+
+#: the tile size a = m + r - 1 along each axis, whatever the kernel size r (2 to 5)
+TILE = 6
+#: the points of the polynomial evaluations (and infinity): TILE - 1 of them
+POINTS = (0, 1, -1, 2, -2)
+#: kernel sizes that have a transform here (an axis of size 1 needs none: im2col is then cheaper)
+KERNEL_SIZES = (2, 3, 4, 5)
+
+
+def _vandermonde(n_columns: int) -> list:
+    """Rows [p^0, p^1, ..., p^(n-1)] for every point, and [0, ..., 0, 1] for infinity: exact fractions."""
+    rows = [[Fraction(p) ** k for k in range(n_columns)] for p in POINTS[:TILE - 1]]
+    rows.append([Fraction(0)] * (n_columns - 1) + [Fraction(1)])
+    return rows
+
+
+def _inverse(matrix: list) -> list:
+    """The inverse of a square matrix of fractions, by Gauss-Jordan elimination (exact)."""
+    n = len(matrix)
+    rows = [list(row) + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(matrix)]
+    for col in range(n):
+        pivot = next(i for i in range(col, n) if rows[i][col] != 0)
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        rows[col] = [v / rows[col][col] for v in rows[col]]
+        for i in range(n):
+            if i != col and rows[i][col] != 0:
+                factor = rows[i][col]
+                rows[i] = [a - factor * b for a, b in zip(rows[i], rows[col])]
+    return [row[n:] for row in rows]
+
+
+@functools.lru_cache(maxsize=None)
+def transform_matrices(r: int):
+    """(A^T (m, a), G (a, r), B^T (a, a)) as float64 arrays for a kernel of r taps, a = TILE, m = a - r + 1."""
+    if r not in KERNEL_SIZES:
+        raise ValueError(f"winograd: no transform for a kernel of {r} taps (have {KERNEL_SIZES})")
+    m = TILE - r + 1
+    vandermonde = _vandermonde(TILE)
+    g_eval, h_eval = _vandermonde(r), _vandermonde(m)
+    b_t = [list(col) for col in zip(*_inverse(vandermonde))]          # V^-T
+    a_t = [list(col) for col in zip(*h_eval)]                          # H^T
+    as_array = lambda rows: np.array([[float(v) for v in row] for row in rows])
+    return as_array(a_t), as_array(g_eval), as_array(b_t)
+
+
+def applies(kh: int, kw: int, sh: int, sw: int) -> bool:
+    """Whether a kernel kh x kw with strides (sh, sw) has a Winograd transform here."""
+    return (sh, sw) == (1, 1) and kh in KERNEL_SIZES and kw in KERNEL_SIZES
+
+
+class WinogradPlan:
+    """The transforms and tile counts of one convolution layer: x (N, H, W, C), weight (O, C, kh, kw).
+
+    Output tiles are m_h x m_w; ``tiles`` (th, tw) cover the Ho x Wo outputs (the last row and
+    column of tiles may stick out: the input is padded with zeros to match, the extra outputs dropped).
+    """
+
+    def __init__(self, input_hw, weight_shape, padding, xp, dtype):
+        (h, w), (o, c, kh, kw), (ph, pw) = input_hw, weight_shape, padding
+        a_h, g_h, b_h = transform_matrices(kh)
+        a_w, g_w, b_w = transform_matrices(kw)
+        self.m = (a_h.shape[0], a_w.shape[0])
+        self.out_hw = (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1)
+        self.tiles = tuple(-(-size // m) for size, m in zip(self.out_hw, self.m))
+        self.padding, self.kernel, self.channels = (ph, pw), (kh, kw), (c, o)
+        self.k_in = xp.asarray(np.kron(b_h, b_w), dtype=dtype)       # (a*a, a*a): tiles -> transformed tiles
+        self.k_out = xp.asarray(np.kron(a_h, a_w), dtype=dtype)      # (m*m, a*a): products -> output tiles
+        self.k_weight = xp.asarray(np.kron(g_h, g_w), dtype=dtype)   # (a*a, kh*kw): filters -> transformed filters
+
+    @property
+    def tiles_per_image(self) -> int:
+        return self.tiles[0] * self.tiles[1]
+
+    def bytes_per_image(self, itemsize: int) -> int:
+        """The scratch memory of one image's tiles: transformed inputs and products, a*a positions each."""
+        c, o = self.channels
+        return TILE * TILE * self.tiles_per_image * (c + o) * itemsize
+
+    # -- the filters ----------------------------------------------------------------------------
+    def transform_weight(self, xp, weight):
+        """U (a*a, C, O) = (G g G^T) for every filter pair (o, c): one product with kron(G, G)."""
+        o, c, kh, kw = weight.shape
+        w_taps = weight.transpose(2, 3, 1, 0).reshape(kh * kw, c * o)    # (kh*kw, C*O)
+        return xp.matmul(self.k_weight, w_taps).reshape(TILE * TILE, c, o)
+
+    def weight_grad(self, xp, grad_u):
+        """dL/dweight (O, C, kh, kw) from dL/dU (a*a, C, O): the weight transform transposed."""
+        _, c, o = grad_u.shape
+        kh, kw = self.kernel
+        g_taps = xp.matmul(self.k_weight.T, grad_u.reshape(TILE * TILE, c * o))
+        return g_taps.reshape(kh, kw, c, o).transpose(3, 2, 0, 1).copy()
+
+    # -- one block of images ----------------------------------------------------------------------
+    def _padded(self, xp, x, scratch):
+        """x (n, H, W, C) in a zero frame that the tiles cover exactly: (n, th*m_h + kh - 1, tw*m_w + kw - 1, C)."""
+        n, h, w, c = x.shape
+        (th, tw), (mh, mw), (kh, kw), (ph, pw) = self.tiles, self.m, self.kernel, self.padding
+        padded = scratch("wg_padded", (n, th * mh + kh - 1, tw * mw + kw - 1, c), x.dtype)
+        padded[...] = 0
+        padded[:, ph:ph + h, pw:pw + w] = x
+        return padded
+
+    def _tile_views(self, padded):
+        """For each tile position (i, j), the (n, th, tw, C) strided view of that position in every tile."""
+        (th, tw), (mh, mw) = self.tiles, self.m
+        for i in range(TILE):
+            for j in range(TILE):
+                yield i * TILE + j, padded[:, i:i + mh * (th - 1) + 1:mh, j:j + mw * (tw - 1) + 1:mw]
+
+    def transformed_tiles(self, xp, x, scratch):
+        """V (a*a, n*th*tw, C) = B^T d B of every tile d of x (n, H, W, C)."""
+        n, _, _, c = x.shape
+        padded = self._padded(xp, x, scratch)
+        tiles = scratch("wg_tiles", (TILE * TILE, n, *self.tiles, c), x.dtype)
+        for k, view in self._tile_views(padded):
+            tiles[k] = view
+        v = scratch("wg_v", (TILE * TILE, n * self.tiles_per_image, c), x.dtype)
+        xp.matmul(self.k_in, tiles.reshape(TILE * TILE, -1), out=v.reshape(TILE * TILE, -1))
+        return v
+
+    def forward(self, xp, x, u, y, scratch) -> None:
+        """y (n, Ho, Wo, O) of the block x (n, H, W, C), with U the transformed filters."""
+        n = x.shape[0]
+        o = u.shape[2]
+        v = self.transformed_tiles(xp, x, scratch)
+        products = scratch("wg_products", (TILE * TILE, v.shape[1], o), x.dtype)
+        xp.matmul(v, u, out=products)                                       # a*a products (T, C) @ (C, O)
+        mh, mw = self.m
+        out_tiles = scratch("wg_out", (mh * mw, n, *self.tiles, o), x.dtype)
+        xp.matmul(self.k_out, products.reshape(TILE * TILE, -1), out=out_tiles.reshape(mh * mw, -1))
+        for a, b, rows, cols in self._output_offsets():
+            y[:, a::mh, b::mw] = out_tiles[a * mw + b, :, :rows, :cols]
+
+    def _output_offsets(self):
+        """(a, b, rows, cols): output offset (a, b) inside a tile, and how many tiles have it inside Ho x Wo."""
+        (mh, mw), (ho, wo) = self.m, self.out_hw
+        for a in range(mh):
+            for b in range(mw):
+                yield a, b, len(range(a, ho, mh)), len(range(b, wo, mw))
+
+    def product_grads(self, xp, gy, scratch):
+        """dL/d(products) (a*a, n*th*tw, O) = K_out^T (gy cut into m x m tiles), gy (n, Ho, Wo, O)."""
+        n, _, _, o = gy.shape
+        (mh, mw), (ho, wo), (th, tw) = self.m, self.out_hw, self.tiles
+        gy_tiles = scratch("wg_out", (mh * mw, n, th, tw, o), gy.dtype)
+        if ho % mh or wo % mw:
+            gy_tiles[...] = 0                          # outputs that stick out have no gradient
+        for a, b, rows, cols in self._output_offsets():
+            gy_tiles[a * mw + b, :, :rows, :cols] = gy[:, a::mh, b::mw]
+        g_products = scratch("wg_products", (TILE * TILE, n * th * tw, o), gy.dtype)
+        xp.matmul(self.k_out.T, gy_tiles.reshape(mh * mw, -1), out=g_products.reshape(TILE * TILE, -1))
+        return g_products
+
+    def input_grad(self, xp, g_products, u, gx, scratch) -> None:
+        """gx (n, H, W, C) of the block: back through the products, K_in^T, and the overlapping tiles."""
+        n, h, w, c = gx.shape
+        g_v = scratch("wg_v", (TILE * TILE, g_products.shape[1], c), gx.dtype)
+        xp.matmul(g_products, u.transpose(0, 2, 1), out=g_v)
+        g_tiles = scratch("wg_tiles", (TILE * TILE, n, *self.tiles, c), gx.dtype)
+        xp.matmul(self.k_in.T, g_v.reshape(TILE * TILE, -1), out=g_tiles.reshape(TILE * TILE, -1))
+        (th, tw), (mh, mw), (kh, kw), (ph, pw) = self.tiles, self.m, self.kernel, self.padding
+        g_padded = scratch("wg_padded", (n, th * mh + kh - 1, tw * mw + kw - 1, c), gx.dtype)
+        g_padded[...] = 0
+        for k, view in self._tile_views(g_padded):
+            view += g_tiles[k]                         # tiles overlap: a pixel gets every tile's share
+        gx[...] = g_padded[:, ph:ph + h, pw:pw + w]
