@@ -34,6 +34,14 @@ of threads.
   multiplications than im2col for a 5x5 kernel, 4x for 3x3, at the price of a
   few times im2col's float32 rounding. ``algorithm`` picks: "auto" (Winograd
   where it pays, see :func:`choose_algorithm`), "im2col" or "winograd".
+
+``activation="relu"`` fuses the ReLU that follows a convolution in NIN into
+it: each block's outputs are clipped at zero while still in the cache, and in
+the backward pass each block's dL/dy is masked (y > 0) just before its
+products use it. ReLU's own two passes over memory (tens of megabytes per
+layer) disappear; the values are the same as conv2d then relu. MLPConv asks
+for it (minidl/nn/mlpconv.py), and :func:`minidl.functional.relu` of such an
+output returns it as it is (relu(relu(z)) = relu(z)).
 """
 from __future__ import annotations
 
@@ -115,8 +123,12 @@ def _run(xp, fn, blocks) -> None:
 
 
 class Conv2d(Function):
-    def __init__(self, stride=(1, 1), padding=(0, 0), algorithm="auto"):
-        self.stride, self.padding, self.algorithm = stride, padding, algorithm
+    def __init__(self, stride=(1, 1), padding=(0, 0), algorithm="auto", activation=None):
+        self.stride, self.padding, self.algorithm, self.activation = stride, padding, algorithm, activation
+
+    @property
+    def name(self) -> str:
+        return "Conv2d+ReLU" if getattr(self, "activation", None) == "relu" else "Conv2d"
 
     def forward(self, x, weight, bias=None):
         xp = get_array_module(x)
@@ -142,7 +154,10 @@ class Conv2d(Function):
             xp.matmul(self._columns(xp, images), self.w_mat.T, out=y[rows])
             if bias is not None:
                 xp.add(y[rows], bias, out=y[rows])
+            if self.activation == "relu":
+                xp.maximum(y[rows], 0, out=y[rows])
         _run(xp, one_block, self._blocks())
+        self.y_mat = y if self.activation == "relu" else None                # for the backward's mask
         return from_nhwc(y.reshape(n, *self.out_hw, o))
 
     def _forward_winograd(self, xp, bias):
@@ -156,7 +171,10 @@ class Conv2d(Function):
             self.plan.forward(xp, self.x_nhwc[images], self.u, y[images], _scratch(xp))
             if bias is not None:
                 xp.add(y[images], bias, out=y[images])
+            if self.activation == "relu":
+                xp.maximum(y[images], 0, out=y[images])
         _run(xp, one_block, self._blocks())
+        self.y_mat = y.reshape(-1, y.shape[3]) if self.activation == "relu" else None
         return from_nhwc(y)
 
     def _blocks(self) -> list:
@@ -185,67 +203,92 @@ class Conv2d(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        o, c, kh, kw = self.weight.shape
-        n, h, w, _ = self.x_nhwc.shape
-        pixels = self.out_hw[0] * self.out_hw[1]
+        o = self.weight.shape[0]
         gy_mat = to_nhwc(gy).reshape(-1, o)                                 # (N*Ho*Wo, O)
         need_x, need_w = self.needs_grad[0], self.needs_grad[1]
         need_b = len(self.needs_grad) > 2 and self.needs_grad[2]
         gx = gw = gb = None
-        if need_b:
+        groups = _groups(self._blocks(), WEIGHT_GRAD_GROUPS)
+        gb_parts = None
+        if need_b and self.activation is None:
             gb = blocked_column_sums(xp, batch_blocks(xp, gy_mat.shape[0], gy_mat[0].nbytes),
                                      lambda rows: column_sums(gy_mat[rows]), o).astype(gy.dtype, copy=False)
+        elif need_b:                                 # dL/dy is masked block by block: so are its column sums
+            gb_parts = xp.zeros((len(groups), o), dtype=np.float64)
         if self.plan is not None:
-            gx, gw = self._backward_winograd(xp, gy_mat.reshape(n, *self.out_hw, o), need_x, need_w)
-            return (gx, gw, gb)[:len(self.needs_grad)]
+            gx, gw = self._backward_winograd(xp, gy_mat, groups, gb_parts, need_x, need_w)
+        else:
+            gx, gw = self._backward_im2col(xp, gy_mat, groups, gb_parts, need_x, need_w)
+        if gb_parts is not None:
+            gb = gb_parts.sum(axis=0).astype(gy.dtype)
+        return (gx, gw, gb)[:len(self.needs_grad)]
+
+    def _block_grad(self, xp, gy_mat, images, gb_part):
+        """dL/dy of these images' rows (O columns): masked by y > 0 if a ReLU is fused, its column sums
+        added to ``gb_part`` (a float64 row, or None)."""
+        pixels = self.out_hw[0] * self.out_hw[1]
+        rows = slice(images.start * pixels, images.stop * pixels)
+        if self.activation is None:
+            return gy_mat[rows]
+        masked = scratch_buffer(xp, "gy_masked", gy_mat[rows].size, gy_mat.dtype).reshape(-1, gy_mat.shape[1])
+        xp.multiply(gy_mat[rows], self.y_mat[rows] > 0, out=masked)         # ReLU's backward, in the cache
+        if gb_part is not None:
+            gb_part += column_sums(masked)
+        return masked
+
+    def _backward_im2col(self, xp, gy_mat, groups, gb_parts, need_x: bool, need_w: bool):
+        """(gx, gw) by the column matrices, block by block (see the module docstring)."""
+        o, c, kh, kw = self.weight.shape
+        n, h, w, _ = self.x_nhwc.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
-        groups = _groups(self._blocks(), WEIGHT_GRAD_GROUPS)
-        gw_parts = xp.empty((len(groups), o, kh * kw * c), dtype=gy.dtype) if need_w else None
-        gx_nhwc = xp.empty((n, h, w, c), dtype=gy.dtype) if need_x else None
+        gw_parts = xp.empty((len(groups), o, kh * kw * c), dtype=gy_mat.dtype) if need_w else None
+        gx_nhwc = xp.empty((n, h, w, c), dtype=gy_mat.dtype) if need_x else None
 
         def one_group(g):                            # this group's share of dW, and dx of its images
             for k, images in enumerate(groups[g]):
-                gy_rows = gy_mat[images.start * pixels: images.stop * pixels]
+                gy_rows = self._block_grad(xp, gy_mat, images, None if gb_parts is None else gb_parts[g])
                 if need_w:                                                  # dW += dy^T cols
                     if k == 0:
                         xp.matmul(gy_rows.T, self._columns(xp, images), out=gw_parts[g])
                     else:
-                        product = scratch_buffer(xp, "dw", gw_parts[g].size, gy.dtype).reshape(gw_parts[g].shape)
+                        product = scratch_buffer(xp, "dw", gw_parts[g].size, gy_mat.dtype).reshape(gw_parts[g].shape)
                         gw_parts[g] += xp.matmul(gy_rows.T, self._columns(xp, images), out=product)
                 if need_x:                                                  # dcols = dy W, then col2im
                     if self.pointwise:
                         xp.matmul(gy_rows, self.w_mat, out=gx_nhwc[images].reshape(-1, c))
                         continue
                     size = gy_rows.shape[0] * kh * kw * c
-                    gcols = scratch_buffer(xp, "gcols", size, gy.dtype).reshape(gy_rows.shape[0], kh * kw * c)
+                    gcols = scratch_buffer(xp, "gcols", size, gy_mat.dtype).reshape(gy_rows.shape[0], kh * kw * c)
                     xp.matmul(gy_rows, self.w_mat, out=gcols)
                     col2im(gcols.reshape(images.stop - images.start, *self.out_hw, kh, kw, c),
                            (images.stop - images.start, h, w, c), sh, sw, ph, pw, out=gx_nhwc[images])
         _run(xp, one_group, list(range(len(groups))))
+        gw = gx = None
         if need_w:
             gw_mat = gw_parts.sum(axis=0) if len(groups) > 1 else gw_parts[0]
             gw = gw_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()  # back to (O, C, kh, kw)
         if need_x:
             gx = from_nhwc(gx_nhwc)
-        return (gx, gw, gb)[:len(self.needs_grad)]
+        return gx, gw
 
-    def _backward_winograd(self, xp, gy_nhwc, need_x: bool, need_w: bool):
+    def _backward_winograd(self, xp, gy_mat, groups, gb_parts, need_x: bool, need_w: bool):
         """(gx, gw) through the Winograd tiles; dL/dU summed over the blocks as dW is for im2col."""
-        plan, n = self.plan, self.x_nhwc.shape[0]
-        groups = _groups(self._blocks(), WEIGHT_GRAD_GROUPS)
-        gu_parts = xp.empty((len(groups), *self.u.shape), dtype=gy_nhwc.dtype) if need_w else None
-        gx_nhwc = xp.empty(self.x_nhwc.shape, dtype=gy_nhwc.dtype) if need_x else None
+        plan = self.plan
+        gu_parts = xp.empty((len(groups), *self.u.shape), dtype=gy_mat.dtype) if need_w else None
+        gx_nhwc = xp.empty(self.x_nhwc.shape, dtype=gy_mat.dtype) if need_x else None
 
         def one_group(g):
             scratch = _scratch(xp)
             for k, images in enumerate(groups[g]):
-                g_products = plan.product_grads(xp, gy_nhwc[images], scratch)     # (36, T, O)
+                gy_rows = self._block_grad(xp, gy_mat, images, None if gb_parts is None else gb_parts[g])
+                gy_block = gy_rows.reshape(images.stop - images.start, *self.out_hw, gy_mat.shape[1])
+                g_products = plan.product_grads(xp, gy_block, scratch)            # (36, T, O)
                 if need_w:                                                         # dU += V^T dL/d(products)
                     v_t = plan.transformed_tiles(xp, self.x_nhwc[images], scratch).transpose(0, 2, 1)
                     if k == 0:
                         xp.matmul(v_t, g_products, out=gu_parts[g])
                     else:
-                        gu_parts[g] += xp.matmul(v_t, g_products, out=scratch("wg_du", self.u.shape, gy_nhwc.dtype))
+                        gu_parts[g] += xp.matmul(v_t, g_products, out=scratch("wg_du", self.u.shape, gy_mat.dtype))
                 if need_x:
                     plan.input_grad(xp, g_products, self.u, gx_nhwc[images], scratch)
         _run(xp, one_group, list(range(len(groups))))
@@ -261,18 +304,24 @@ def _scratch(xp):
     return lambda name, shape, dtype: scratch_buffer(xp, name, int(np.prod(shape)), dtype).reshape(shape)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, algorithm="auto"):
+def conv2d(x, weight, bias=None, stride=1, padding=0, algorithm="auto", activation=None):
     """Convolve x (N, C, H, W) with weight (O, C, kh, kw); see the module docstring.
 
     ``algorithm``: "auto" (default), "im2col" or "winograd" (stride 1, kernel sides 2 to 5).
+    ``activation``: None, or "relu" for relu(conv2d(...)) in one pass.
     """
     stride, padding = pair(stride, "stride", "conv2d"), pair(padding, "padding", "conv2d")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
     _check_conv_args(x, weight, bias, stride, padding)
     choose_algorithm(algorithm, "numpy", 0, weight.shape[2:], stride)        # refuses 'winograd' where it can't
     args = (x, weight) if bias is None else (x, weight, bias)
-    return Conv2d(stride, padding, algorithm)(*args)
+    y = Conv2d(stride, padding, algorithm, activation)(*args)
+    if activation == "relu":
+        y.relu_applied = True          # minidl.functional.relu(y) is y: see the module docstring
+    return y
 
 
 def _check_conv_args(x, weight, bias, stride, padding) -> None:

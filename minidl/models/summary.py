@@ -29,8 +29,8 @@ def layer_table(model: nn.Module, input_shape) -> list:
     def wrap(name, module):
         original = module.forward
 
-        def forward(x):
-            y = original(x)
+        def forward(x, **options):
+            y = original(x, **options)
             params = sum(p.size for p in module._parameters.values() if p is not None)
             macs = 0
             if isinstance(module, nn.Conv2d):

@@ -30,8 +30,9 @@ class Conv2d(Module):
         """Fill weight and bias by ``scheme``: "he", "uniform" or a Gaussian std (see :mod:`minidl.nn.init`)."""
         init_layer_(self.weight, self.bias, check_scheme(scheme, "Conv2d"))
 
-    def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+    def forward(self, x, activation=None):
+        """``activation="relu"``: relu(conv(x)) in one pass (what :class:`MLPConv` asks for)."""
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, activation=activation)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

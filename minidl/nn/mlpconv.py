@@ -6,6 +6,11 @@ pixel the 1x1 layers form a fully connected network across channels
 
     MLPConv(3, [192, 160, 96], kernel_size=5, padding=2)
     = Conv2d(3, 192, 5, padding=2), ReLU, Conv2d(192, 160, 1), ReLU, Conv2d(160, 96, 1), ReLU
+
+Its forward pass hands each ReLU that directly follows a Conv2d to the convolution
+(``activation="relu"``, minidl/functional/conv.py), which clips its outputs while they are
+still in the cache; the ReLU module is still called, and passes the result through. The
+values and gradients are those of the layers one after the other.
 """
 from __future__ import annotations
 
@@ -34,3 +39,10 @@ class MLPConv(Sequential):
             previous = out
         super().__init__(*layers)
         self.in_channels, self.channels = in_channels, channels
+
+    def forward(self, x):
+        layers = list(self)
+        for i, layer in enumerate(layers):
+            fuse = isinstance(layer, Conv2d) and i + 1 < len(layers) and isinstance(layers[i + 1], ReLU)
+            x = layer(x, activation="relu") if fuse else layer(x)
+        return x

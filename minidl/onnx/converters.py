@@ -59,8 +59,11 @@ def convert(fn, graph, inputs: list, output: str, batch_size: int) -> None:
 def _conv(fn, graph, inputs, output, batch_size):
     _, _, kh, kw = fn.inputs[1].shape
     (sh, sw), (ph, pw) = fn.stride, fn.padding
-    graph.node("Conv", inputs, [output], kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw, ph, pw],
-               dilations=[1, 1], group=1)
+    fused_relu = fn.activation == "relu"
+    conv_out = graph.node("Conv", inputs, None if fused_relu else [output], kernel_shape=[kh, kw],
+                          strides=[sh, sw], pads=[ph, pw, ph, pw], dilations=[1, 1], group=1)
+    if fused_relu:                                   # conv2d(..., activation="relu"): a Relu node after it
+        graph.node("Relu", [conv_out], [output])
 
 
 @converts(ReLU)
