@@ -117,7 +117,8 @@ def float64_block(batch_norm: bool):
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_mlpconv_gives_what_its_layers_give_one_after_the_other(rng, batch_norm):
     """MLPConv fuses each Conv2d -> ReLU pair; the same modules in a plain Sequential do not. With batch
-    norm the ReLUs follow BatchNorm2d and nothing is fused: the two are one computation."""
+    norm the ReLUs follow BatchNorm2d and nothing is fused: the two are one computation. (The biases'
+    gradients: test_mlpconv_gradcheck_with_its_fused_relus.)"""
     block = float64_block(batch_norm)
     x, gy = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 4, 6, 6))
 
@@ -134,8 +135,9 @@ def test_mlpconv_gives_what_its_layers_give_one_after_the_other(rng, batch_norm)
         np.testing.assert_array_equal(got, want)
 
 
-def test_mlpconv_gradcheck_with_its_fused_relus(rng):
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_mlpconv_gradcheck_with_its_fused_relus(rng, batch_norm):
     """Every parameter of the fused block, the biases included, against finite differences."""
-    block = float64_block(False)
+    block = float64_block(batch_norm)
     x = make_tensor(channels_last(rng.standard_normal((2, 3, 5, 4))), requires_grad=True)
     assert minidl.gradcheck(lambda x, *params: block(x), [x, *block.parameters()])

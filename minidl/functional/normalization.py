@@ -12,6 +12,7 @@ of a channel:  dx = (g - mean(g) - xhat * mean(g * xhat)) / sigma.
 On NumPy every pass over x (N*H*W rows of C channels, channels-last) runs in blocks of rows
 that fit in the cache, shared between the cores (:mod:`minidl.kernels.blocking`,
 :mod:`minidl.kernels.threads`); the per-channel sums of the blocks are added in float64.
+The backward pass reads dL/dy twice: once for both of its per-channel sums, once for dx.
 """
 from __future__ import annotations
 
@@ -74,9 +75,11 @@ class BatchNorm2d(Function):
         m = g2.shape[0]
         blocks = self.blocks
         scale = self.weight * self.inv_std                              # d y / d x in eval mode
-        gbeta = blocked_column_sums(xp, blocks, lambda rows: column_sums(g2[rows]), c).astype(gy.dtype)
-        g_dot_centered = blocked_column_sums(
-            xp, blocks, lambda rows: column_dots(g2[rows], self.centered[rows]), c).astype(gy.dtype)
+
+        def sums(rows):                                                 # [sum g, sum g * centered] of a block
+            return xp.concatenate([column_sums(g2[rows]), column_dots(g2[rows], self.centered[rows])])
+        both = blocked_column_sums(xp, blocks, sums, 2 * c).astype(gy.dtype)   # one visit of dL/dy for both
+        gbeta, g_dot_centered = both[:c], both[c:]
         ggamma = g_dot_centered * self.inv_std                          # sum of g * xhat
         gx = xp.empty_like(g2)
         # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), written as g*scale + centered*a + b
