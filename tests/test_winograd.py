@@ -23,7 +23,8 @@ from float_bounds import assert_within, gamma
 from test_conv import conv_reference, pair
 
 # (x shape, w shape, padding): output sides that are not multiples of the tile's m, rectangular kernels,
-# every kernel size 2..5, one channel, batch 1, padding on one axis only, outputs smaller than a tile
+# every kernel size 2..5, one channel, batch 1, padding on one axis only, outputs smaller than a tile,
+# and outputs that the tiles cover exactly (one strided copy in and out, minidl/kernels/winograd.py)
 CASES = [
     ((2, 3, 7, 9), (4, 3, 3, 3), 1),
     ((1, 2, 6, 5), (3, 2, 5, 5), 2),
@@ -31,6 +32,8 @@ CASES = [
     ((2, 1, 5, 6), (3, 1, 2, 4), 0),
     ((1, 5, 4, 4), (2, 5, 4, 2), (2, 1)),
     ((2, 3, 3, 3), (2, 3, 3, 3), 0),
+    ((2, 3, 8, 4), (4, 3, 3, 3), 1),              # outputs 8 x 4: the 4 x 4 output tiles fit exactly
+    ((2, 3, 6, 4), (3, 3, 5, 5), 2),              # outputs 6 x 4: the 2 x 2 output tiles fit exactly
 ]
 N_MATRICES = 3         # k_weight, k_in, k_out: each entry rounded once to the working dtype
 
@@ -199,6 +202,9 @@ def test_auto_picks_winograd_where_it_pays_and_refuses_it_where_it_does_not_appl
     assert choose("auto", "numpy", wide, (3, 3), (2, 2)) == "im2col"
     assert choose("auto", "numpy", wide, (7, 7), (1, 1)) == "im2col"
     assert choose("im2col", "numpy", wide, (5, 5), (1, 1)) == "im2col"
+    few = conv_module.WINOGRAD_MIN_IMAGES - 1                                # one image: im2col uses every core
+    assert choose("auto", "numpy", wide, (5, 5), (1, 1), images=few) == "im2col"
+    assert choose("winograd", "numpy", wide, (5, 5), (1, 1), images=few) == "winograd"
     x, w = minidl.tensor(rng.standard_normal((1, 2, 6, 6))), minidl.tensor(rng.standard_normal((2, 2, 3, 3)))
     with pytest.raises(ValueError, match=r"conv2d: algorithm 'winograd' needs stride 1 .* got kernel 3x3, stride 2x2"):
         F.conv2d(x, w, stride=2, algorithm="winograd")
@@ -207,9 +213,10 @@ def test_auto_picks_winograd_where_it_pays_and_refuses_it_where_it_does_not_appl
 
 
 def test_auto_gives_winograds_results_on_a_wide_layer(rng):
-    """A layer of WINOGRAD_MIN_CHANNELS inputs goes through Winograd under "auto": bit for bit its result."""
-    c = conv_module.WINOGRAD_MIN_CHANNELS
-    x, w = minidl.tensor(rng.standard_normal((1, c, 5, 5))), minidl.tensor(rng.standard_normal((2, c, 3, 3)))
+    """A layer of WINOGRAD_MIN_CHANNELS inputs and a batch of WINOGRAD_MIN_IMAGES goes through Winograd under
+    "auto": bit for bit its result."""
+    c, n = conv_module.WINOGRAD_MIN_CHANNELS, conv_module.WINOGRAD_MIN_IMAGES
+    x, w = minidl.tensor(rng.standard_normal((n, c, 5, 5))), minidl.tensor(rng.standard_normal((2, c, 3, 3)))
     auto = F.conv2d(x, w, padding=1).numpy()
     np.testing.assert_array_equal(auto, F.conv2d(x, w, padding=1, algorithm="winograd").numpy())
     assert not np.array_equal(auto, F.conv2d(x, w, padding=1, algorithm="im2col").numpy())

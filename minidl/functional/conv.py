@@ -69,15 +69,19 @@ WINOGRAD_BUFFER_BYTES = 16 * 2**20
 #: "auto" uses Winograd for layers with at least this many input channels: with few, the products
 #: (T, C) @ (C, O) are too thin for the BLAS to run fast, and im2col's (r*r*C) columns win
 WINOGRAD_MIN_CHANNELS = 64
+#: ... and for batches of at least this many images: one image's tiles run on one core, while
+#: im2col's single product uses them all
+WINOGRAD_MIN_IMAGES = 2
 ALGORITHMS = ("auto", "im2col", "winograd")
 
 
-def choose_algorithm(algorithm: str, backend: str, channels: int, kernel, stride) -> str:
+def choose_algorithm(algorithm: str, backend: str, channels: int, kernel, stride, images: int = 2) -> str:
     """"im2col" or "winograd" for a layer: ``algorithm`` as asked, "auto" resolved.
 
-    "auto" picks Winograd on NumPy for a stride-1 kernel it has a transform for and at least
-    :data:`WINOGRAD_MIN_CHANNELS` input channels; on CuPy the GPU's matrix products are fast
-    enough that im2col stays. "winograd" for a layer it does not apply to is an error.
+    "auto" picks Winograd on NumPy for a stride-1 kernel it has a transform for, at least
+    :data:`WINOGRAD_MIN_CHANNELS` input channels and a batch of :data:`WINOGRAD_MIN_IMAGES` or
+    more; on CuPy the GPU's matrix products are fast enough that im2col stays. "winograd" for a
+    layer it does not apply to is an error.
     """
     (kh, kw), (sh, sw) = kernel, stride
     fits = winograd.applies(kh, kw, sh, sw)
@@ -85,7 +89,8 @@ def choose_algorithm(algorithm: str, backend: str, channels: int, kernel, stride
         raise ValueError(f"conv2d: algorithm 'winograd' needs stride 1 and kernel sides in {winograd.KERNEL_SIZES}, "
                          f"got kernel {kh}x{kw}, stride {sh}x{sw}")
     if algorithm == "auto":
-        return "winograd" if fits and backend == "numpy" and channels >= WINOGRAD_MIN_CHANNELS else "im2col"
+        wide = channels >= WINOGRAD_MIN_CHANNELS and images >= WINOGRAD_MIN_IMAGES
+        return "winograd" if fits and backend == "numpy" and wide else "im2col"
     return algorithm
 
 
@@ -141,7 +146,7 @@ class Conv2d(Function):
         self.weight = weight
         backend = "cupy" if is_cupy_array(x) else "numpy"
         self.plan = None
-        if not self.pointwise and choose_algorithm(self.algorithm, backend, c, (kh, kw), self.stride) == "winograd":
+        if not self.pointwise and choose_algorithm(self.algorithm, backend, c, (kh, kw), self.stride, n) == "winograd":
             self.plan = WinogradPlan((h, w), weight.shape, self.padding, xp, x.dtype)
             return self._forward_winograd(xp, bias)
         self.w_mat = weight.transpose(0, 2, 3, 1).reshape(o, kh * kw * c)    # (O, kh*kw*C), (i, j, c) order
@@ -163,8 +168,6 @@ class Conv2d(Function):
     def _forward_winograd(self, xp, bias):
         """y (N, O, Ho, Wo) by Winograd tiles, a block of images at a time (minidl/kernels/winograd.py)."""
         n = self.x_nhwc.shape[0]
-        with single_threaded_blas():        # a small product: a second BLAS thread would spin on after it,
-            self.u = self.plan.transform_weight(xp, self.weight)            # in the way of the block threads
         y = xp.empty((n, *self.out_hw, self.weight.shape[0]), dtype=self.x_nhwc.dtype)
 
         def one_block(images):
@@ -173,7 +176,12 @@ class Conv2d(Function):
                 xp.add(y[images], bias, out=y[images])
             if self.activation == "relu":
                 xp.maximum(y[images], 0, out=y[images])
-        _run(xp, one_block, self._blocks())
+        # The BLAS single-threaded throughout, even for one block: the products here are small (a BLAS
+        # thread would cost more to wake than it saves) and a second OpenBLAS thread spins on after
+        # each call, in the way of the block threads.
+        with single_threaded_blas():
+            self.u = self.plan.transform_weight(xp, self.weight)            # (36, C, O)
+            _run(xp, one_block, self._blocks())
         self.y_mat = y.reshape(-1, y.shape[3]) if self.activation == "relu" else None
         return from_nhwc(y)
 
@@ -291,10 +299,10 @@ class Conv2d(Function):
                         gu_parts[g] += xp.matmul(v_t, g_products, out=scratch("wg_du", self.u.shape, gy_mat.dtype))
                 if need_x:
                     plan.input_grad(xp, g_products, self.u, gx_nhwc[images], scratch)
-        _run(xp, one_group, list(range(len(groups))))
         gw = None
-        if need_w:
-            with single_threaded_blas():                                    # as in _forward_winograd
+        with single_threaded_blas():                                        # as in _forward_winograd
+            _run(xp, one_group, list(range(len(groups))))
+            if need_w:
                 gw = plan.weight_grad(xp, gu_parts.sum(axis=0) if len(groups) > 1 else gu_parts[0])
         return (from_nhwc(gx_nhwc) if need_x else None), gw
 
