@@ -7,12 +7,21 @@ import time
 from minidl import backends
 
 
-def time_interleaved(calls: dict, repeats: int = 5, warmup: int = 1) -> dict:
+#: seconds of rest before each timed call (see time_interleaved)
+SETTLE_SECONDS = 0.2
+
+
+def time_interleaved(calls: dict, repeats: int = 5, warmup: int = 1, settle: float = SETTLE_SECONDS) -> dict:
     """Median wall time in seconds of each of ``calls`` (name -> (fn, sync or None)), timed in turns.
 
     Every round times each call once, one after the other, so a machine that gets slower or faster
     during the run (other programs, the clock of a shared host) moves all of them alike instead of
     whichever happened to run last: the ratios stay fair. Each call is warmed up first.
+
+    Before each timed call the process rests ``settle`` seconds: a multi-threaded OpenBLAS call leaves
+    its worker threads spinning for about 0.1 s after it returns (OpenMP runtimes do the same for a
+    shorter while), and a call timed right after it would share the cores with them. On 2 cores that
+    once made minidl's conv1 look 1.7x slower (110 ms against 64 ms) behind bench_ops' bare products.
     """
     calls = {name: (fn, sync or (lambda: None)) for name, (fn, sync) in calls.items()}
     for fn, sync in calls.values():
@@ -22,6 +31,7 @@ def time_interleaved(calls: dict, repeats: int = 5, warmup: int = 1) -> dict:
     times = {name: [] for name in calls}
     for _ in range(repeats):
         for name, (fn, sync) in calls.items():
+            time.sleep(settle)
             start = time.perf_counter()
             fn()
             sync()

@@ -33,7 +33,7 @@ import minidl.functional.conv as conv_module  # noqa: E402
 from minidl import backends  # noqa: E402
 from minidl.engine.function import Function  # noqa: E402
 from minidl.kernels.layout import empty_like_layout  # noqa: E402
-from _timing import add_common_options, load_torch, minidl_sync, setup, table, time_interleaved  # noqa: E402
+from _timing import SETTLE_SECONDS, add_common_options, load_torch, minidl_sync, setup, table, time_interleaved  # noqa: E402
 
 # (name, input (C, H, W), kind, arguments)
 NIN_OPS = [
@@ -202,7 +202,10 @@ def main():
             if kind == "conv":
                 flops, products = conv_flops_and_gemms(op_args, x_np, gemm_rng)
                 calls["gemm"] = (products, minidl_sync)
-            seconds = time_interleaved(calls, args.repeats)     # in turns: a drifting machine moves all alike
+            # in turns: a drifting machine moves all alike; a rest before each call only where the bare
+            # products run (their OpenBLAS threads spin on after them): for the sub-millisecond ops the
+            # rest would cost more, in wake-up time, than the op itself
+            seconds = time_interleaved(calls, args.repeats, settle=SETTLE_SECONDS if kind == "conv" else 0)
             t_m = seconds["minidl"]
             row = [name, batch, f"{1e3 * t_m:.2f}"]
             if torch is not None:
