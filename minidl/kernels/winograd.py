@@ -154,12 +154,14 @@ class WinogradPlan:
             for j in range(TILE):
                 yield i * TILE + j, padded[:, i:i + mh * (th - 1) + 1:mh, j:j + mw * (tw - 1) + 1:mw]
 
-    def _all_tiles(self, xp, padded):
-        """The (a, a, n, th, tw, C) strided view of every tile of ``padded``: position (i, j) first. No copy."""
-        n, _, _, c = padded.shape
+    def _tiled(self, xp, a, tile_hw):
+        """The (tile_h, tile_w, n, th, tw, C) strided view of a (n, H, W, C): every tile of that size, one
+        every m_h rows and m_w columns, position inside the tile first. No copy. Input tiles (a x a)
+        overlap; output tiles (m_h x m_w) don't."""
+        n, _, _, c = a.shape
         (th, tw), (mh, mw) = self.tiles, self.m
-        s_n, s_h, s_w, s_c = padded.strides
-        return xp.lib.stride_tricks.as_strided(padded, shape=(TILE, TILE, n, th, tw, c),
+        s_n, s_h, s_w, s_c = a.strides
+        return xp.lib.stride_tricks.as_strided(a, shape=(*tile_hw, n, th, tw, c),
                                                strides=(s_h, s_w, s_n, s_h * mh, s_w * mw, s_c))
 
     def transformed_tiles(self, xp, x, scratch):
@@ -167,7 +169,7 @@ class WinogradPlan:
         n, _, _, c = x.shape
         padded = self._padded(xp, x, scratch)
         tiles = scratch("wg_tiles", (TILE, TILE, n, *self.tiles, c), x.dtype)
-        tiles[...] = self._all_tiles(xp, padded)                 # one copy: fewer calls, less waiting for the GIL
+        tiles[...] = self._tiled(xp, padded, (TILE, TILE))      # one copy: fewer calls, less waiting for the GIL
         v = scratch("wg_v", (TILE * TILE, n * self.tiles_per_image, c), x.dtype)
         xp.matmul(self.k_in, tiles.reshape(TILE * TILE, -1), out=v.reshape(TILE * TILE, -1))
         return v
@@ -183,7 +185,7 @@ class WinogradPlan:
         out_tiles = scratch("wg_out", (mh * mw, n, *self.tiles, o), x.dtype)
         xp.matmul(self.k_out, products.reshape(TILE * TILE, -1), out=out_tiles.reshape(mh * mw, -1))
         if self._tiles_fit():
-            self._output_tiles(xp, y)[...] = out_tiles.reshape(mh, mw, n, *self.tiles, o)     # one copy
+            self._tiled(xp, y, self.m)[...] = out_tiles.reshape(mh, mw, n, *self.tiles, o)     # one copy
         else:
             for a, b, rows, cols in self._output_offsets():
                 y[:, a::mh, b::mw] = out_tiles[a * mw + b, :, :rows, :cols]
@@ -191,14 +193,6 @@ class WinogradPlan:
     def _tiles_fit(self) -> bool:
         """Whether the output tiles cover Ho x Wo exactly (none sticks out)."""
         return all(size % m == 0 for size, m in zip(self.out_hw, self.m))
-
-    def _output_tiles(self, xp, y):
-        """The (m_h, m_w, n, th, tw, O) strided view of y (n, Ho, Wo, O) cut into its output tiles (they fit)."""
-        n, _, _, o = y.shape
-        (th, tw), (mh, mw) = self.tiles, self.m
-        s_n, s_h, s_w, s_o = y.strides
-        return xp.lib.stride_tricks.as_strided(y, shape=(mh, mw, n, th, tw, o),
-                                               strides=(s_h, s_w, s_n, s_h * mh, s_w * mw, s_o))
 
     def _output_offsets(self):
         """(a, b, rows, cols): output offset (a, b) inside a tile, and how many tiles have it inside Ho x Wo."""
@@ -213,7 +207,7 @@ class WinogradPlan:
         (mh, mw), (ho, wo), (th, tw) = self.m, self.out_hw, self.tiles
         gy_tiles = scratch("wg_out", (mh * mw, n, th, tw, o), gy.dtype)
         if self._tiles_fit():
-            gy_tiles.reshape(mh, mw, n, th, tw, o)[...] = self._output_tiles(xp, gy)      # one copy
+            gy_tiles.reshape(mh, mw, n, th, tw, o)[...] = self._tiled(xp, gy, self.m)     # one copy
         else:
             gy_tiles[...] = 0                          # outputs that stick out have no gradient
             for a, b, rows, cols in self._output_offsets():
