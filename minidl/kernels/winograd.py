@@ -23,7 +23,7 @@ columns, the convolution matrix of g is ``C_g = V^-1 diag(G g) H``. A correlatio
 A convolution layer sums over C input channels, and the sum moves inside the transforms:
 for every one of the a*a tile positions (xi, nu), the transformed tiles of all images and
 channels (T tiles, C) times the transformed filters (C, O) is one matrix product. So the
-layer is a*a matrix products of (T, C) @ (C, O), in all (a/m)^2 times fewer multiplications
+layer is a*a matrix products of (T, C) @ (C, O), in all (r*m/a)^2 times fewer multiplications
 than the (T*m*m, r*r*C) @ (r*r*C, O) of im2col, plus the transforms, which are small
 matrix products themselves: ``K_in = kron(B^T, B^T)`` (a*a, a*a) on the tiles, and
 ``K_out = kron(A^T, A^T)`` (m*m, a*a) on the products.
