@@ -43,6 +43,7 @@ class MLPConv(Sequential):
     def forward(self, x):
         layers = list(self)
         for i, layer in enumerate(layers):
-            fuse = isinstance(layer, Conv2d) and i + 1 < len(layers) and isinstance(layers[i + 1], ReLU)
+            # exact types: a subclass may compute something else, and then nothing is fused
+            fuse = type(layer) is Conv2d and i + 1 < len(layers) and type(layers[i + 1]) is ReLU
             x = layer(x, activation="relu") if fuse else layer(x)
         return x
