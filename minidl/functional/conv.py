@@ -45,11 +45,13 @@ output returns it as it is (relu(relu(z)) = relu(z)).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
-from ..kernels.blocking import batch_blocks, scratch_buffer
+from ..kernels.blocking import batch_blocks, scratch_array, scratch_buffer
 from ..kernels.columns import blocked_column_sums, column_sums
 from ..kernels.im2col import col2im, conv_output_size, im2col
 from ..kernels.layout import from_nhwc, to_nhwc
@@ -146,7 +148,7 @@ class Conv2d(Function):
         self.weight = weight
         backend = "cupy" if is_cupy_array(x) else "numpy"
         self.plan = None
-        if not self.pointwise and choose_algorithm(self.algorithm, backend, c, (kh, kw), self.stride, n) == "winograd":
+        if choose_algorithm(self.algorithm, backend, c, (kh, kw), self.stride, n) == "winograd":
             self.plan = WinogradPlan((h, w), weight.shape, self.padding, xp, x.dtype)
             return self._forward_winograd(xp, bias)
         self.w_mat = weight.transpose(0, 2, 3, 1).reshape(o, kh * kw * c)    # (O, kh*kw*C), (i, j, c) order
@@ -238,7 +240,7 @@ class Conv2d(Function):
         rows = slice(images.start * pixels, images.stop * pixels)
         if self.activation is None:
             return gy_mat[rows]
-        masked = scratch_buffer(xp, "gy_masked", gy_mat[rows].size, gy_mat.dtype).reshape(-1, gy_mat.shape[1])
+        masked = scratch_array(xp, "gy_masked", gy_mat[rows].shape, gy_mat.dtype)
         xp.multiply(gy_mat[rows], self.y_mat[rows] > 0, out=masked)         # ReLU's backward, in the cache
         if gb_part is not None:
             gb_part += column_sums(masked)
@@ -259,14 +261,13 @@ class Conv2d(Function):
                     if k == 0:
                         xp.matmul(gy_rows.T, self._columns(xp, images), out=gw_parts[g])
                     else:
-                        product = scratch_buffer(xp, "dw", gw_parts[g].size, gy_mat.dtype).reshape(gw_parts[g].shape)
+                        product = scratch_array(xp, "dw", gw_parts[g].shape, gy_mat.dtype)
                         gw_parts[g] += xp.matmul(gy_rows.T, self._columns(xp, images), out=product)
                 if need_x:                                                  # dcols = dy W, then col2im
                     if self.pointwise:
                         xp.matmul(gy_rows, self.w_mat, out=gx_nhwc[images].reshape(-1, c))
                         continue
-                    size = gy_rows.shape[0] * kh * kw * c
-                    gcols = scratch_buffer(xp, "gcols", size, gy_mat.dtype).reshape(gy_rows.shape[0], kh * kw * c)
+                    gcols = scratch_array(xp, "gcols", (gy_rows.shape[0], kh * kw * c), gy_mat.dtype)
                     xp.matmul(gy_rows, self.w_mat, out=gcols)
                     col2im(gcols.reshape(images.stop - images.start, *self.out_hw, kh, kw, c),
                            (images.stop - images.start, h, w, c), sh, sw, ph, pw, out=gx_nhwc[images])
@@ -308,8 +309,8 @@ class Conv2d(Function):
 
 
 def _scratch(xp):
-    """scratch(name, shape, dtype): this thread's reusable buffer of that name, as an array of that shape."""
-    return lambda name, shape, dtype: scratch_buffer(xp, name, int(np.prod(shape)), dtype).reshape(shape)
+    """scratch(name, shape, dtype): this thread's reusable buffer of that name (minidl/kernels/blocking.py)."""
+    return functools.partial(scratch_array, xp)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, algorithm="auto", activation=None):
@@ -324,7 +325,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, algorithm="auto", activati
     if activation not in (None, "relu"):
         raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
     _check_conv_args(x, weight, bias, stride, padding)
-    choose_algorithm(algorithm, "numpy", 0, weight.shape[2:], stride)        # refuses 'winograd' where it can't
     args = (x, weight) if bias is None else (x, weight, bias)
     y = Conv2d(stride, padding, algorithm, activation)(*args)
     if activation == "relu":

@@ -64,3 +64,11 @@ def scratch_buffer(xp, name: str, n_elements: int, dtype):
     if buffer is None or buffer.size < n_elements:
         buffer = buffers[key] = np.empty(n_elements, dtype=dtype)
     return buffer[:n_elements]
+
+
+def scratch_array(xp, name: str, shape, dtype):
+    """:func:`scratch_buffer` of that name, as an array of ``shape``."""
+    size = 1
+    for side in shape:
+        size *= int(side)
+    return scratch_buffer(xp, name, size, dtype).reshape(shape)
