@@ -1,8 +1,10 @@
 """Winograd convolution (minidl/kernels/winograd.py): the transforms, the layer against im2col and scipy,
 gradient checks on awkward shapes, rounding within a bound derived from the algorithm, blocks and threads.
 
+Every layer test runs once for each tile size of winograd.TILES (the ``tile`` fixture makes it the only one).
+
 The rounding bound: every stage of the algorithm is a sum (the weight transform over kh*kw taps, the
-input transform over 36 tile positions, the products over C channels, the output transform over 36
+input transform over a*a tile positions, the products over C channels, the output transform over a*a
 positions; backward alike), and the entries of the transforms (1/4, 1/6, 1/24...) are themselves
 rounded once. Running the same algorithm on the absolute values of the data *and* of the transforms
 gives, elementwise, the sum of the magnitudes of every term that reaches a result; the float error is
@@ -16,7 +18,7 @@ import minidl
 import minidl.functional as F
 import minidl.functional.conv as conv_module
 from minidl.kernels import threads, winograd
-from minidl.kernels.winograd import TILE, WinogradPlan
+from minidl.kernels.winograd import WinogradPlan
 
 from conftest import channels_last, make_tensor
 from float_bounds import assert_within, gamma
@@ -38,6 +40,13 @@ CASES = [
 N_MATRICES = 3         # k_weight, k_in, k_out: each entry rounded once to the working dtype
 
 
+@pytest.fixture(params=winograd.TILES)
+def tile(request, monkeypatch):
+    """Each tile size in turn, as the only one that choose_tile may pick."""
+    monkeypatch.setattr(winograd, "TILES", (request.param,))
+    return request.param
+
+
 class AbsolutePlan(WinogradPlan):
     """The transforms with every entry replaced by its absolute value."""
 
@@ -56,58 +65,77 @@ def magnitudes(x, w, gy, padding):
     return y.numpy(), xt.grad, wt.grad
 
 
-def rounding_lengths(x_shape, w_shape, y_shape):
+def rounding_lengths(x_shape, w_shape, y_shape, tile):
     """n of gamma_n for y, dx and dW: the chained sums of each, plus one rounding per transform matrix."""
     n, c, _, _ = x_shape
     o, _, kh, kw = w_shape
-    tiles = n * -(-y_shape[2] // (TILE - kh + 1)) * -(-y_shape[3] // (TILE - kw + 1))
-    m_area = (TILE - kh + 1) * (TILE - kw + 1)
-    a_area = TILE * TILE
+    tiles = n * -(-y_shape[2] // (tile - kh + 1)) * -(-y_shape[3] // (tile - kw + 1))
+    m_area = (tile - kh + 1) * (tile - kw + 1)
+    a_area = tile * tile
     y = kh * kw + a_area + c + a_area + N_MATRICES + 1                  # + 1: the bias
     dx = kh * kw + m_area + o + a_area + a_area + N_MATRICES            # + a_area: the overlapping tiles' adds
     dw = m_area + a_area + tiles + conv_module.WEIGHT_GRAD_GROUPS + a_area + N_MATRICES
     return y, dx, dw
 
 
+@pytest.mark.parametrize("a", winograd.TILES)
 @pytest.mark.parametrize("r", winograd.KERNEL_SIZES)
-def test_one_dimensional_transforms_compute_a_correlation(rng, r):
+def test_one_dimensional_transforms_compute_a_correlation(rng, r, a):
     """A^T [(G g) * (B^T d)] = correlation of d (a values) with g (r taps), a multiplications for m outputs."""
-    a_t, g_mat, b_t = winograd.transform_matrices(r)
-    m = TILE - r + 1
-    assert a_t.shape == (m, TILE) and g_mat.shape == (TILE, r) and b_t.shape == (TILE, TILE)
+    a_t, g_mat, b_t = winograd.transform_matrices(r, a)
+    m = a - r + 1
+    assert a_t.shape == (m, a) and g_mat.shape == (a, r) and b_t.shape == (a, a)
     for _ in range(5):
-        d, g = rng.standard_normal(TILE), rng.standard_normal(r)
+        d, g = rng.standard_normal(a), rng.standard_normal(r)
         got = a_t @ ((g_mat @ g) * (b_t @ d))
         want = np.array([np.dot(g, d[i:i + r]) for i in range(m)])
-        bound = gamma(r + TILE + TILE + N_MATRICES, np.float64) * (np.abs(a_t) @ ((np.abs(g_mat) @ np.abs(g))
-                                                                                 * (np.abs(b_t) @ np.abs(d))))
+        bound = gamma(r + a + a + N_MATRICES, np.float64) * (np.abs(a_t) @ ((np.abs(g_mat) @ np.abs(g))
+                                                                           * (np.abs(b_t) @ np.abs(d))))
         assert_within(got, want, bound, f"F({m},{r})")
 
 
-def test_transforms_are_exact_fractions_of_the_points():
-    """B^T is V^-T for the points (0, 1, -1, 2, -2, infinity): B^T V^T = I, with V the Vandermonde matrix."""
-    _, _, b_t = winograd.transform_matrices(3)
-    v = np.array([[p ** k for k in range(TILE)] for p in winograd.POINTS] + [[0] * (TILE - 1) + [1]], float)
-    np.testing.assert_allclose(b_t @ v.T, np.eye(TILE), atol=1e-14)
+@pytest.mark.parametrize("a", winograd.TILES)
+def test_transforms_are_exact_fractions_of_the_points(a):
+    """B^T is V^-T for the tile's points (0, 1, -1, 2, -2, [1/2, -1/2,] infinity): B^T V^T = I."""
+    _, _, b_t = winograd.transform_matrices(3, a)
+    points = [float(p) for p in winograd.POINTS[:a - 1]]
+    v = np.array([[p ** k for k in range(a)] for p in points] + [[0] * (a - 1) + [1]], float)
+    np.testing.assert_allclose(b_t @ v.T, np.eye(a), atol=1e-13)
     with pytest.raises(ValueError, match="winograd: no transform for a kernel of 7 taps"):
-        winograd.transform_matrices(7)
+        winograd.transform_matrices(7, a)
+    with pytest.raises(ValueError, match=r"winograd: no tile of 7 \(have \(6, 8\)\)"):
+        winograd.transform_matrices(3, 7)
+
+
+def test_choose_tile_takes_the_fewest_multiplications():
+    """NIN's 5x5 layer (16 x 16 outputs): 16 tiles of 8 x 8 (1024 products a channel pair) beat 64 tiles of
+    6 x 6 (2304); its 3x3 layer (8 x 8 outputs): 4 tiles of 6 x 6 (144) beat 4 of 8 x 8 (256); a tie goes
+    to the smaller tile, which rounds less."""
+    assert winograd.choose_tile((16, 16), (5, 5)) == 8
+    assert winograd.choose_tile((8, 8), (3, 3)) == 6
+    assert winograd.choose_tile((32, 32), (5, 5)) == 8
+    assert winograd.choose_tile((2, 2), (5, 5)) == 6          # one tile of either: 36 against 64
+    assert winograd.tile_counts((16, 16), (5, 5), 8) == (4, 4)
+    assert winograd.tile_counts((16, 16), (5, 5), 6) == (8, 8)
+    plan = WinogradPlan((16, 16), (4, 3, 5, 5), (2, 2), np, np.float32)
+    assert (plan.tile, plan.m, plan.tiles) == (8, (4, 4), (4, 4))
 
 
 @pytest.mark.parametrize("x_shape, w_shape, padding", CASES)
-def test_winograd_matches_scipy_and_im2col_in_float64(rng, x_shape, w_shape, padding):
+def test_winograd_matches_scipy_and_im2col_in_float64(rng, x_shape, w_shape, padding, tile):
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[0])
     y = F.conv2d(minidl.tensor(x), minidl.tensor(w), minidl.tensor(b), padding=padding, algorithm="winograd")
     gy = rng.standard_normal(y.shape)
     y_mag, _, _ = magnitudes(x, w, gy, padding)
-    n_y, _, _ = rounding_lengths(x_shape, w_shape, y.shape)
+    n_y, _, _ = rounding_lengths(x_shape, w_shape, y.shape, tile)
     bound = gamma(n_y, np.float64) * (y_mag + np.abs(b)[:, None, None]) + 1e-13    # + the reference's rounding
     assert_within(y.numpy(), conv_reference(x, w, b, 1, padding), bound, "winograd conv2d")
 
 
 @pytest.mark.parametrize("x_shape, w_shape, padding", CASES)
-def test_winograd_gradients_match_im2col_within_the_rounding_bound(rng, x_shape, w_shape, padding):
+def test_winograd_gradients_match_im2col_within_the_rounding_bound(rng, x_shape, w_shape, padding, tile):
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
 
     def run(algorithm):
@@ -118,7 +146,7 @@ def test_winograd_gradients_match_im2col_within_the_rounding_bound(rng, x_shape,
 
     gy = rng.standard_normal(conv_module.Conv2d((1, 1), pair(padding)).forward(x, w).shape)
     _, gx_mag, gw_mag = magnitudes(x, w, gy, padding)
-    _, n_dx, n_dw = rounding_lengths(x_shape, w_shape, gy.shape)
+    _, n_dx, n_dw = rounding_lengths(x_shape, w_shape, gy.shape, tile)
     _, gx, gw, gb = run("winograd")
     _, gx_ref, gw_ref, gb_ref = run("im2col")
     # the im2col gradients carry their own float64 rounding, far below these bounds (tests/test_conv.py)
@@ -128,7 +156,7 @@ def test_winograd_gradients_match_im2col_within_the_rounding_bound(rng, x_shape,
 
 
 @pytest.mark.parametrize("x_shape, w_shape, padding", CASES[:4])
-def test_winograd_gradcheck(rng, x_shape, w_shape, padding):
+def test_winograd_gradcheck(rng, x_shape, w_shape, padding, tile):
     x = make_tensor(channels_last(rng.standard_normal(x_shape)), requires_grad=True)
     w = minidl.tensor(rng.standard_normal(w_shape), requires_grad=True)
     b = minidl.tensor(rng.standard_normal(w_shape[0]), requires_grad=True)
@@ -136,13 +164,13 @@ def test_winograd_gradcheck(rng, x_shape, w_shape, padding):
 
 
 @pytest.mark.parametrize("which", [0, 1])
-def test_winograd_gradcheck_when_only_one_input_requires_grad(rng, which):
+def test_winograd_gradcheck_when_only_one_input_requires_grad(rng, which, tile):
     arrays = [rng.standard_normal((2, 3, 6, 7)), rng.standard_normal((2, 3, 5, 3))]
     tensors = [minidl.tensor(a, requires_grad=(i == which)) for i, a in enumerate(arrays)]
     assert minidl.gradcheck(lambda x, w: F.conv2d(x, w, padding=(2, 1), algorithm="winograd"), tensors)
 
 
-def test_winograd_float32_within_its_rounding_bound(rng):
+def test_winograd_float32_within_its_rounding_bound(rng, tile):
     """NIN's 5x5 layer shape, shrunk: float32 against the exact (float64) convolution."""
     x = rng.standard_normal((2, 48, 11, 10)).astype(np.float32)
     w = (rng.standard_normal((16, 48, 5, 5)) / 35).astype(np.float32)
@@ -150,7 +178,7 @@ def test_winograd_float32_within_its_rounding_bound(rng):
     y = F.conv2d(minidl.tensor(x), minidl.tensor(w), minidl.tensor(b), padding=2, algorithm="winograd")
     assert y.dtype == np.float32
     y_mag, _, _ = magnitudes(x.astype(np.float64), w.astype(np.float64), np.zeros(y.shape), 2)
-    n_y, _, _ = rounding_lengths(x.shape, w.shape, y.shape)
+    n_y, _, _ = rounding_lengths(x.shape, w.shape, y.shape, tile)
     exact = conv_reference(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, 2)
     assert_within(y.numpy(), exact, gamma(n_y) * (y_mag + np.abs(b)[:, None, None]) + 1e-12, "float32 winograd")
 
@@ -162,7 +190,7 @@ def restore_threads():
     threads.set_num_threads(before)
 
 
-def test_winograd_blocks_and_threads_give_identical_results(monkeypatch, restore_threads, rng):
+def test_winograd_blocks_and_threads_give_identical_results(monkeypatch, restore_threads, rng, tile):
     """Many blocks (a budget of one image), 1, 2 or 3 threads: exactly the same y, dx, dW, db."""
     x, w = rng.standard_normal((7, 4, 6, 7)), rng.standard_normal((3, 4, 3, 3))
     b, gy = rng.standard_normal(3), rng.standard_normal((7, 3, 6, 7))
@@ -185,7 +213,7 @@ def test_winograd_blocks_and_threads_give_identical_results(monkeypatch, restore
     # one block or seven: each block's products have another height, which a BLAS may sum in another
     # order (and one block runs it multi-threaded), so the two agree within the rounding bound
     y_mag, gx_mag, gw_mag = magnitudes(x, w, gy, 1)
-    n_y, n_dx, n_dw = rounding_lengths(x.shape, w.shape, gy.shape)
+    n_y, n_dx, n_dw = rounding_lengths(x.shape, w.shape, gy.shape, tile)
     for got, want, mag, n, what in zip(expected, whole, (y_mag + abs(b)[:, None, None], gx_mag, gw_mag),
                                        (n_y, n_dx, n_dw), ("y", "dx", "dW")):
         assert_within(got, want, 2 * gamma(n, np.float64) * mag, f"{what}: 7 blocks against 1")

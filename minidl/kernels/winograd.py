@@ -7,15 +7,15 @@ gives m outputs, y[i] = sum_k g[k] d[i + k]: m*r multiplications done directly. 
     y = A^T [ (G g) * (B^T d) ]          (* elementwise; A^T (m, a), G (a, r), B^T (a, a))
 
 In 2-D the transforms act on both axes of a tile: the a x a tile d and the r x r filter g give
-the m x m outputs ``A^T [(G g G^T) * (B^T d B)] A``. For NIN's 5x5 layer with m = 2 (tiles of
-6 x 6), that is 36 multiplications for 4 outputs instead of 4 * 25 = 100; for the 3x3 layer
-with m = 4, 36 for 16 instead of 144.
+the m x m outputs ``A^T [(G g G^T) * (B^T d B)] A``. For NIN's 5x5 layer with tiles of 8 x 8
+(m = 4), that is 64 multiplications for 16 outputs instead of 16 * 25 = 400; for the 3x3 layer
+with tiles of 6 x 6 (m = 4), 36 for 16 instead of 144.
 
 Where the matrices come from (all computed here, exactly, from a list of points):
 multiplying two polynomials of degrees r - 1 and m - 1 is the *linear* convolution of their
-coefficients. Evaluate both at a points (here 0, 1, -1, 2, -2, and "infinity", which picks the
-leading coefficient), multiply the a values, and interpolate the product back: a
-multiplications. With V the Vandermonde matrix of the points and G, H its first r and m
+coefficients. Evaluate both at a points (for a = 6: 0, 1, -1, 2, -2, and "infinity", which
+picks the leading coefficient; a = 8 adds 1/2 and -1/2), multiply the a values, and interpolate
+the product back: a multiplications. With V the Vandermonde matrix of the points and G, H its first r and m
 columns, the convolution matrix of g is ``C_g = V^-1 diag(G g) H``. A correlation is the
 *transpose* of a linear convolution (each output gathers what each input scatters), so
 ``y = C_g^T d = H^T diag(G g) V^-T d``: A^T = H^T and B^T = V^-T.
@@ -33,9 +33,17 @@ the transformed filters' gradient is (tiles)^T @ that, for every position; the t
 gradient goes back through K_in^T and is added into place (tiles overlap by r - 1, as
 patches do in col2im); the filters' gradient is the weight transform transposed.
 
+Which tile: larger tiles save more multiplications (a*a per m*m outputs) but waste more where
+they stick out over the output's edge, and round more. :func:`choose_tile` takes, of
+:data:`TILES`, the one with the fewest multiplications for the layer's output size: 8 x 8 for
+NIN's 5x5 layer on 16 x 16 outputs (16 tiles of 64 against 64 tiles of 36 per image and channel
+pair: 2.25x fewer), 6 x 6 for its 3x3 layer on 8 x 8 outputs (4 tiles of 36 against 4 of 64).
+
 The price is rounding: the transforms add and scale numbers of mixed sign, so the float32
-error is a few times that of im2col (tests/test_winograd.py bounds it). The points
-0, +-1, +-2 keep it small; larger tiles (a = 8) would need +-1/2 and lose more.
+error is a few times that of im2col (tests/test_winograd.py bounds it, for both tiles). The
+points 0, +-1, +-2 keep it small for a = 6; a = 8 needs +-1/2 as well, and its transforms'
+larger and smaller entries (5.25, 1/90) about double the error again (measured on NIN's 5x5
+layer: largest error 5e-5 with a = 6, 1e-4 with a = 8, 6e-6 for im2col, outputs of size about 2).
 
 Shapes here are channels-last: x (N, H, W, C), weight (O, C, kh, kw), y (N, Ho, Wo, O).
 """
@@ -46,17 +54,17 @@ from fractions import Fraction
 
 import numpy as np
 
-#: the tile size a = m + r - 1 along each axis, whatever the kernel size r (2 to 5)
-TILE = 6
-#: the points of the polynomial evaluations (and infinity): TILE - 1 of them
-POINTS = (0, 1, -1, 2, -2)
+#: the tile sizes a = m + r - 1 (along each axis) that a layer can use; :func:`choose_tile` picks
+TILES = (6, 8)
+#: the points of the polynomial evaluations (and infinity): a tile of a uses the first a - 1
+POINTS = (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))
 #: kernel sizes that have a transform here (an axis of size 1 needs none: im2col is then cheaper)
 KERNEL_SIZES = (2, 3, 4, 5)
 
 
-def _vandermonde(n_columns: int) -> list:
-    """Rows [p^0, p^1, ..., p^(n-1)] for every point, and [0, ..., 0, 1] for infinity: exact fractions."""
-    rows = [[Fraction(p) ** k for k in range(n_columns)] for p in POINTS[:TILE - 1]]
+def _vandermonde(n_columns: int, tile: int) -> list:
+    """Rows [p^0, p^1, ..., p^(n-1)] for the tile's points, and [0, ..., 0, 1] for infinity: exact fractions."""
+    rows = [[Fraction(p) ** k for k in range(n_columns)] for p in POINTS[:tile - 1]]
     rows.append([Fraction(0)] * (n_columns - 1) + [Fraction(1)])
     return rows
 
@@ -77,13 +85,15 @@ def _inverse(matrix: list) -> list:
 
 
 @functools.lru_cache(maxsize=None)
-def transform_matrices(r: int):
-    """(A^T (m, a), G (a, r), B^T (a, a)) as float64 arrays for a kernel of r taps, a = TILE, m = a - r + 1."""
+def transform_matrices(r: int, tile: int = 6):
+    """(A^T (m, a), G (a, r), B^T (a, a)) as float64 arrays for a kernel of r taps, a = tile, m = a - r + 1."""
     if r not in KERNEL_SIZES:
         raise ValueError(f"winograd: no transform for a kernel of {r} taps (have {KERNEL_SIZES})")
-    m = TILE - r + 1
-    vandermonde = _vandermonde(TILE)
-    g_eval, h_eval = _vandermonde(r), _vandermonde(m)
+    if tile not in TILES:
+        raise ValueError(f"winograd: no tile of {tile} (have {TILES})")
+    m = tile - r + 1
+    vandermonde = _vandermonde(tile, tile)
+    g_eval, h_eval = _vandermonde(r, tile), _vandermonde(m, tile)
     b_t = [list(col) for col in zip(*_inverse(vandermonde))]          # V^-T
     a_t = [list(col) for col in zip(*h_eval)]                          # H^T
     as_array = lambda rows: np.array([[float(v) for v in row] for row in rows])
@@ -95,20 +105,36 @@ def applies(kh: int, kw: int, sh: int, sw: int) -> bool:
     return (sh, sw) == (1, 1) and kh in KERNEL_SIZES and kw in KERNEL_SIZES
 
 
+def tile_counts(out_hw, kernel, tile: int):
+    """(th, tw): how many tiles of ``tile`` cover Ho x Wo outputs, each giving (tile - k + 1) outputs an axis."""
+    return tuple(-(-size // (tile - k + 1)) for size, k in zip(out_hw, kernel))
+
+
+def choose_tile(out_hw, kernel) -> int:
+    """The tile of :data:`TILES` with the fewest multiplications (tiles x a*a) for Ho x Wo outputs; on a tie,
+    the smaller tile, which rounds less."""
+    def multiplications(tile):
+        th, tw = tile_counts(out_hw, kernel, tile)
+        return th * tw * tile * tile
+    return min(TILES, key=lambda tile: (multiplications(tile), tile))
+
+
 class WinogradPlan:
     """The transforms and tile counts of one convolution layer: x (N, H, W, C), weight (O, C, kh, kw).
 
-    Output tiles are m_h x m_w; ``tiles`` (th, tw) cover the Ho x Wo outputs (the last row and
-    column of tiles may stick out: the input is padded with zeros to match, the extra outputs dropped).
+    Input tiles are a x a (``tile``: given, or :func:`choose_tile`'s); output tiles m_h x m_w;
+    ``tiles`` (th, tw) cover the Ho x Wo outputs (the last row and column of tiles may stick out:
+    the input is padded with zeros to match, the extra outputs dropped).
     """
 
-    def __init__(self, input_hw, weight_shape, padding, xp, dtype):
+    def __init__(self, input_hw, weight_shape, padding, xp, dtype, tile: int | None = None):
         (h, w), (o, c, kh, kw), (ph, pw) = input_hw, weight_shape, padding
-        a_h, g_h, b_h = transform_matrices(kh)
-        a_w, g_w, b_w = transform_matrices(kw)
-        self.m = (a_h.shape[0], a_w.shape[0])
         self.out_hw = (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1)
-        self.tiles = tuple(-(-size // m) for size, m in zip(self.out_hw, self.m))
+        self.tile = a = choose_tile(self.out_hw, (kh, kw)) if tile is None else tile
+        a_h, g_h, b_h = transform_matrices(kh, a)
+        a_w, g_w, b_w = transform_matrices(kw, a)
+        self.m = (a_h.shape[0], a_w.shape[0])
+        self.tiles = tile_counts(self.out_hw, (kh, kw), a)
         self.padding, self.kernel, self.channels = (ph, pw), (kh, kw), (c, o)
         self.k_in = xp.asarray(np.kron(b_h, b_w), dtype=dtype)       # (a*a, a*a): tiles -> transformed tiles
         self.k_out = xp.asarray(np.kron(a_h, a_w), dtype=dtype)      # (m*m, a*a): products -> output tiles
@@ -121,20 +147,20 @@ class WinogradPlan:
     def bytes_per_image(self, itemsize: int) -> int:
         """The scratch memory of one image's tiles: transformed inputs and products, a*a positions each."""
         c, o = self.channels
-        return TILE * TILE * self.tiles_per_image * (c + o) * itemsize
+        return self.tile ** 2 * self.tiles_per_image * (c + o) * itemsize
 
     # -- the filters ----------------------------------------------------------------------------
     def transform_weight(self, xp, weight):
         """U (a*a, C, O) = (G g G^T) for every filter pair (o, c): one product with kron(G, G)."""
         o, c, kh, kw = weight.shape
         w_taps = weight.transpose(2, 3, 1, 0).reshape(kh * kw, c * o)    # (kh*kw, C*O)
-        return xp.matmul(self.k_weight, w_taps).reshape(TILE * TILE, c, o)
+        return xp.matmul(self.k_weight, w_taps).reshape(self.tile ** 2, c, o)
 
     def weight_grad(self, xp, grad_u):
         """dL/dweight (O, C, kh, kw) from dL/dU (a*a, C, O): the weight transform transposed."""
         _, c, o = grad_u.shape
         kh, kw = self.kernel
-        g_taps = xp.matmul(self.k_weight.T, grad_u.reshape(TILE * TILE, c * o))
+        g_taps = xp.matmul(self.k_weight.T, grad_u.reshape(self.tile ** 2, c * o))
         return g_taps.reshape(kh, kw, c, o).transpose(3, 2, 0, 1).copy()
 
     # -- one block of images ----------------------------------------------------------------------
@@ -150,9 +176,9 @@ class WinogradPlan:
     def _tile_views(self, padded):
         """For each tile position (i, j), the (n, th, tw, C) strided view of that position in every tile."""
         (th, tw), (mh, mw) = self.tiles, self.m
-        for i in range(TILE):
-            for j in range(TILE):
-                yield i * TILE + j, padded[:, i:i + mh * (th - 1) + 1:mh, j:j + mw * (tw - 1) + 1:mw]
+        for i in range(self.tile):
+            for j in range(self.tile):
+                yield i * self.tile + j, padded[:, i:i + mh * (th - 1) + 1:mh, j:j + mw * (tw - 1) + 1:mw]
 
     def _tiled(self, xp, a, tile_hw):
         """The (tile_h, tile_w, n, th, tw, C) strided view of a (n, H, W, C): every tile of that size, one
@@ -168,10 +194,10 @@ class WinogradPlan:
         """V (a*a, n*th*tw, C) = B^T d B of every tile d of x (n, H, W, C)."""
         n, _, _, c = x.shape
         padded = self._padded(xp, x, scratch)
-        tiles = scratch("wg_tiles", (TILE, TILE, n, *self.tiles, c), x.dtype)
-        tiles[...] = self._tiled(xp, padded, (TILE, TILE))      # one copy: fewer calls, less waiting for the GIL
-        v = scratch("wg_v", (TILE * TILE, n * self.tiles_per_image, c), x.dtype)
-        xp.matmul(self.k_in, tiles.reshape(TILE * TILE, -1), out=v.reshape(TILE * TILE, -1))
+        tiles = scratch("wg_tiles", (self.tile, self.tile, n, *self.tiles, c), x.dtype)
+        tiles[...] = self._tiled(xp, padded, (self.tile, self.tile))    # one copy: fewer calls, less GIL waiting
+        v = scratch("wg_v", (self.tile ** 2, n * self.tiles_per_image, c), x.dtype)
+        xp.matmul(self.k_in, tiles.reshape(self.tile ** 2, -1), out=v.reshape(self.tile ** 2, -1))
         return v
 
     def forward(self, xp, x, u, y, scratch) -> None:
@@ -179,11 +205,11 @@ class WinogradPlan:
         n = x.shape[0]
         o = u.shape[2]
         v = self.transformed_tiles(xp, x, scratch)
-        products = scratch("wg_products", (TILE * TILE, v.shape[1], o), x.dtype)
+        products = scratch("wg_products", (self.tile ** 2, v.shape[1], o), x.dtype)
         xp.matmul(v, u, out=products)                                       # a*a products (T, C) @ (C, O)
         mh, mw = self.m
         out_tiles = scratch("wg_out", (mh * mw, n, *self.tiles, o), x.dtype)
-        xp.matmul(self.k_out, products.reshape(TILE * TILE, -1), out=out_tiles.reshape(mh * mw, -1))
+        xp.matmul(self.k_out, products.reshape(self.tile ** 2, -1), out=out_tiles.reshape(mh * mw, -1))
         if self._tiles_fit():
             self._tiled(xp, y, self.m)[...] = out_tiles.reshape(mh, mw, n, *self.tiles, o)     # one copy
         else:
@@ -212,17 +238,17 @@ class WinogradPlan:
             gy_tiles[...] = 0                          # outputs that stick out have no gradient
             for a, b, rows, cols in self._output_offsets():
                 gy_tiles[a * mw + b, :, :rows, :cols] = gy[:, a::mh, b::mw]
-        g_products = scratch("wg_products", (TILE * TILE, n * th * tw, o), gy.dtype)
-        xp.matmul(self.k_out.T, gy_tiles.reshape(mh * mw, -1), out=g_products.reshape(TILE * TILE, -1))
+        g_products = scratch("wg_products", (self.tile ** 2, n * th * tw, o), gy.dtype)
+        xp.matmul(self.k_out.T, gy_tiles.reshape(mh * mw, -1), out=g_products.reshape(self.tile ** 2, -1))
         return g_products
 
     def input_grad(self, xp, g_products, u, gx, scratch) -> None:
         """gx (n, H, W, C) of the block: back through the products, K_in^T, and the overlapping tiles."""
         n, h, w, c = gx.shape
-        g_v = scratch("wg_v", (TILE * TILE, g_products.shape[1], c), gx.dtype)
+        g_v = scratch("wg_v", (self.tile ** 2, g_products.shape[1], c), gx.dtype)
         xp.matmul(g_products, u.transpose(0, 2, 1), out=g_v)
-        g_tiles = scratch("wg_tiles", (TILE * TILE, n, *self.tiles, c), gx.dtype)
-        xp.matmul(self.k_in.T, g_v.reshape(TILE * TILE, -1), out=g_tiles.reshape(TILE * TILE, -1))
+        g_tiles = scratch("wg_tiles", (self.tile ** 2, n, *self.tiles, c), gx.dtype)
+        xp.matmul(self.k_in.T, g_v.reshape(self.tile ** 2, -1), out=g_tiles.reshape(self.tile ** 2, -1))
         (th, tw), (mh, mw), (kh, kw), (ph, pw) = self.tiles, self.m, self.kernel, self.padding
         g_padded = scratch("wg_padded", (n, th * mh + kh - 1, tw * mw + kw - 1, c), gx.dtype)
         g_padded[...] = 0
