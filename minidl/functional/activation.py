@@ -12,6 +12,7 @@ from ..engine.function import Function
 from ..kernels import cuda
 from ..kernels.blocking import batch_blocks
 from ..kernels.layout import inverse_permutation, memory_order_view
+from ..kernels.relu import relu_grad_into, relu_into
 from ..kernels.threads import run_blocks
 
 
@@ -24,12 +25,11 @@ class ReLU(Function):
     def forward(self, x):
         x_mem, self.perm = memory_order_view(x)                        # run in memory order, keep x's layout
         xp = get_array_module(x)
-        zero = x.dtype.type(0)
         if xp is np and x_mem.ndim > 0:
             self.y_mem = np.empty_like(x_mem)
-            run_blocks(lambda b: np.maximum(x_mem[b], zero, out=self.y_mem[b]), _blocks(x_mem))
+            run_blocks(lambda b: relu_into(x_mem[b], out=self.y_mem[b]), _blocks(x_mem))
         else:
-            self.y_mem = xp.maximum(x_mem, zero)
+            self.y_mem = xp.maximum(x_mem, x.dtype.type(0))
         return self.y_mem.transpose(inverse_permutation(self.perm))
 
     def backward(self, gy):
@@ -38,7 +38,7 @@ class ReLU(Function):
             gx_mem = cuda.relu_backward(gy_mem, self.y_mem)                # one fused launch on the GPU
         elif gy_mem.ndim > 0:
             gx_mem = np.empty_like(self.y_mem, dtype=gy.dtype)
-            run_blocks(lambda b: np.multiply(gy_mem[b], self.y_mem[b] > 0, out=gx_mem[b]), _blocks(gy_mem))
+            run_blocks(lambda b: relu_grad_into(gy_mem[b], self.y_mem[b], out=gx_mem[b]), _blocks(gy_mem))
         else:
             gx_mem = gy_mem * (self.y_mem > 0)
         return gx_mem.transpose(inverse_permutation(self.perm))

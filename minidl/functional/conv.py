@@ -30,9 +30,10 @@ of threads.
 
 * stride-1 kernels of 2 to 5 taps, on NumPy, many input channels: Winograd's
   minimal filtering (minidl/kernels/winograd.py) computes the same outputs in
-  6 x 6 tiles with 36 matrix products of (tiles, C) @ (C, O): about 2.8x fewer
-  multiplications than im2col for a 5x5 kernel, 4x for 3x3, at the price of a
-  few times im2col's float32 rounding. ``algorithm`` picks: "auto" (Winograd
+  a x a tiles (a = 6 or 8, whichever needs fewer multiplications for the
+  layer) with a*a matrix products of (tiles, C) @ (C, O): 6.25x fewer
+  multiplications than im2col for NIN's 5x5 layer (tiles of 8), 4x for its
+  3x3 layer (tiles of 6), at the price of a few times im2col's float32 rounding. ``algorithm`` picks: "auto" (Winograd
   where it pays, see :func:`choose_algorithm`), "im2col" or "winograd".
 
 ``activation="relu"`` fuses the ReLU that follows a convolution in NIN into
@@ -55,6 +56,7 @@ from ..kernels.blocking import batch_blocks, scratch_array, scratch_buffer
 from ..kernels.columns import blocked_column_sums, column_sums
 from ..kernels.im2col import col2im, conv_output_size, im2col
 from ..kernels.layout import from_nhwc, to_nhwc
+from ..kernels.relu import relu_grad_into, relu_into
 from ..kernels import winograd
 from ..kernels.threads import run_blocks, single_threaded_blas
 from ..kernels.winograd import WinogradPlan
@@ -162,7 +164,7 @@ class Conv2d(Function):
             if bias is not None:
                 xp.add(y[rows], bias, out=y[rows])
             if self.activation == "relu":
-                xp.maximum(y[rows], 0, out=y[rows])
+                relu_into(y[rows], out=y[rows])
         _run(xp, one_block, self._blocks())
         self.y_mat = y if self.activation == "relu" else None                # for the backward's mask
         return from_nhwc(y.reshape(n, *self.out_hw, o))
@@ -177,12 +179,12 @@ class Conv2d(Function):
             if bias is not None:
                 xp.add(y[images], bias, out=y[images])
             if self.activation == "relu":
-                xp.maximum(y[images], 0, out=y[images])
+                relu_into(y[images], out=y[images])
         # The BLAS single-threaded throughout, even for one block: the products here are small (a BLAS
         # thread would cost more to wake than it saves) and a second OpenBLAS thread spins on after
         # each call, in the way of the block threads.
         with single_threaded_blas():
-            self.u = self.plan.transform_weight(xp, self.weight)            # (36, C, O)
+            self.u = self.plan.transform_weight(xp, self.weight)            # (a*a, C, O)
             _run(xp, one_block, self._blocks())
         self.y_mat = y.reshape(-1, y.shape[3]) if self.activation == "relu" else None
         return from_nhwc(y)
@@ -241,7 +243,7 @@ class Conv2d(Function):
         if self.activation is None:
             return gy_mat[rows]
         masked = scratch_array(xp, "gy_masked", gy_mat[rows].shape, gy_mat.dtype)
-        xp.multiply(gy_mat[rows], self.y_mat[rows] > 0, out=masked)         # ReLU's backward, in the cache
+        relu_grad_into(gy_mat[rows], self.y_mat[rows], out=masked)          # ReLU's backward, in the cache
         if gb_part is not None:
             gb_part += column_sums(masked)
         return masked
@@ -291,7 +293,7 @@ class Conv2d(Function):
             for k, images in enumerate(groups[g]):
                 gy_rows = self._block_grad(xp, gy_mat, images, None if gb_parts is None else gb_parts[g])
                 gy_block = gy_rows.reshape(images.stop - images.start, *self.out_hw, gy_mat.shape[1])
-                g_products = plan.product_grads(xp, gy_block, scratch)            # (36, T, O)
+                g_products = plan.product_grads(xp, gy_block, scratch)            # (a*a, T, O)
                 if need_w:                                                         # dU += V^T dL/d(products)
                     v_t = plan.transformed_tiles(xp, self.x_nhwc[images], scratch).transpose(0, 2, 1)
                     if k == 0:

@@ -72,3 +72,16 @@ def scratch_array(xp, name: str, shape, dtype):
     for side in shape:
         size *= int(side)
     return scratch_buffer(xp, name, size, dtype).reshape(shape)
+
+
+
+def zeros_buffer(n_elements: int, dtype):
+    """A flat NumPy array of at least ``n_elements`` zeros, kept by this thread: read it, never write it."""
+    buffers = getattr(_scratch, "zeros", None)
+    if buffers is None:
+        buffers = _scratch.zeros = {}
+    key = np.dtype(dtype).str
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < n_elements:
+        buffer = buffers[key] = np.zeros(n_elements, dtype=dtype)
+    return buffer[:n_elements]
