@@ -1,9 +1,11 @@
-"""conv2d(..., activation="relu"): the ReLU fused into the convolution's blocks gives what conv2d then relu give.
+"""conv2d(..., activation="relu") and batch_norm2d(..., activation="relu"): the ReLU fused into the op's
+blocks gives what the op then relu give.
 
 y, dx and dW come out of the same arithmetic on the same values (the mask only moves from ReLU's backward
 into the convolution's blocks), so they are compared for exact equality. db is a column sum of the masked
 dL/dy, taken block by block instead of over the whole array: the same terms in another order, so within
-twice the float64 bound of a sum of that many terms.
+twice the float64 bound of a sum of that many terms. Batch norm's sums already ran block by block on the
+masked dL/dy, so all four of its results are compared for exact equality.
 """
 import numpy as np
 import pytest
@@ -116,9 +118,8 @@ def float64_block(batch_norm: bool):
 
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_mlpconv_gives_what_its_layers_give_one_after_the_other(rng, batch_norm):
-    """MLPConv fuses each Conv2d -> ReLU pair; the same modules in a plain Sequential do not. With batch
-    norm the ReLUs follow BatchNorm2d and nothing is fused: the two are one computation. (The biases'
-    gradients: test_mlpconv_gradcheck_with_its_fused_relus.)"""
+    """MLPConv fuses each Conv2d -> ReLU pair (with batch norm, each BatchNorm2d -> ReLU pair); the same
+    modules in a plain Sequential do not. (The biases' gradients: test_mlpconv_gradcheck_with_its_fused_relus.)"""
     block = float64_block(batch_norm)
     x, gy = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 4, 6, 6))
 
@@ -141,3 +142,59 @@ def test_mlpconv_gradcheck_with_its_fused_relus(rng, batch_norm):
     block = float64_block(batch_norm)
     x = make_tensor(channels_last(rng.standard_normal((2, 3, 5, 4))), requires_grad=True)
     assert minidl.gradcheck(lambda x, *params: block(x), [x, *block.parameters()])
+
+
+# -- batch norm + ReLU -------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """A cache budget of 700 bytes: batch norm's rows go through many blocks, the last one shorter."""
+    from minidl.kernels import blocking
+    monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 700)
+
+
+def run_batch_norm(x, gamma, beta, gy, training: bool, fused: bool):
+    """(y, dx, dgamma, dbeta, running mean, running var) of batch norm and its ReLU, fused or one after the other."""
+    xt = make_tensor(channels_last(x), requires_grad=True)
+    gt, bt = minidl.tensor(gamma, requires_grad=True), minidl.tensor(beta, requires_grad=True)
+    rm, rv = np.linspace(-0.5, 0.5, x.shape[1]), np.linspace(0.5, 2.0, x.shape[1])
+    if fused:
+        y = F.batch_norm2d(xt, rm, rv, gt, bt, training=training, activation="relu")
+    else:
+        y = F.relu(F.batch_norm2d(xt, rm, rv, gt, bt, training=training))
+    y.backward(gy)
+    return y.numpy(), xt.grad, gt.grad, bt.grad, rm, rv
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_batch_norm_relu_equals_batch_norm_then_relu(tiny_blocks, restore_threads, rng, training, n_threads):
+    threads.set_num_threads(n_threads)
+    x = 0.5 + 2.0 * rng.standard_normal((3, 4, 5, 6))
+    gamma, beta, gy = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal((3, 4, 5, 6))
+    fused = run_batch_norm(x, gamma, beta, gy, training, True)
+    plain = run_batch_norm(x, gamma, beta, gy, training, False)
+    assert (fused[0] == 0).any() and (fused[0] > 0).any()             # the mask does something
+    for got, want in zip(fused, plain):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_relu_gradcheck(tiny_blocks, rng, training):
+    x = make_tensor(channels_last(rng.standard_normal((3, 2, 5, 3))), requires_grad=True)
+    g = minidl.tensor(rng.standard_normal(2), requires_grad=True)
+    b = minidl.tensor(rng.standard_normal(2), requires_grad=True)
+    rm, rv = rng.standard_normal(2), rng.random(2) + 0.5
+    assert minidl.gradcheck(lambda x, g, b: F.batch_norm2d(x, rm.copy(), rv.copy(), g, b, training=training,
+                                                           activation="relu"), [x, g, b])
+
+
+def test_relu_of_a_fused_batch_norm_is_that_output_and_mlpconv_fuses_it(rng):
+    x = minidl.tensor(rng.standard_normal((2, 3, 4, 4)), requires_grad=True)
+    y = F.batch_norm2d(x, activation="relu")
+    assert F.relu(y) is y and y.creator.name == "BatchNorm2d+ReLU"
+    with pytest.raises(ValueError, match=r"batch_norm2d: activation must be None or 'relu', got 'tanh'"):
+        F.batch_norm2d(x, activation="tanh")
+    block = float64_block(batch_norm=True)
+    out = block(minidl.tensor(rng.standard_normal((2, 3, 5, 5))))
+    assert out.creator.name == "BatchNorm2d+ReLU"

@@ -1,4 +1,4 @@
-"""Batch normalization over (N, H, W) for each channel of x (N, C, H, W).
+"""Batch normalization over (N, H, W) for each channel of x (N, C, H, W), optionally with its ReLU.
 
 Training:   mu, var = mean and (biased) variance of channel c over the batch,
             y = gamma * (x - mu) / sqrt(var + eps) + beta,
@@ -9,44 +9,67 @@ Evaluation: the running statistics replace the batch's (cast to x's dtype: y has
 Backward (training), with xhat = (x - mu) / sigma and g = dL/dy * gamma, over the M = N*H*W values
 of a channel:  dx = (g - mean(g) - xhat * mean(g * xhat)) / sigma.
 
+``activation="relu"`` gives relu(batch_norm(x)) in the same passes: each block of y is clipped at
+zero while it is still in the cache, and in the backward pass dL/dy is masked (y > 0) block by
+block before the sums that use it. The values are those of batch norm then ReLU. In NIN with batch
+norm every BatchNorm2d is followed by a ReLU, and MLPConv asks for this (minidl/nn/mlpconv.py).
+
 On NumPy every pass over x (N*H*W rows of C channels, channels-last) runs in blocks of rows
 that fit in the cache, shared between the cores (:mod:`minidl.kernels.blocking`,
 :mod:`minidl.kernels.threads`); the per-channel sums of the blocks are added in float64.
-The backward pass reads dL/dy twice: once for both of its per-channel sums, once for dx.
+x - mu is never stored: each pass that needs it recomputes it in the block, which costs less
+than writing a whole array out to memory and reading it back. The forward pass reads x three
+times (the mean, the variance, y); the backward reads dL/dy and x twice (its two per-channel
+sums, then dx). An op between a block and a per-channel vector runs against the vector repeated
+into as many rows as the block has: NumPy's loop for two arrays is faster than its broadcast one.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ..backends import get_array_module
 from ..engine.function import Function
 from ..engine.tensor import Tensor
-from ..kernels.blocking import batch_blocks
+from ..kernels.blocking import batch_blocks, scratch_array
 from ..kernels.columns import blocked_column_sums, column_dots, column_sums
 from ..kernels.layout import from_nhwc, to_nhwc
+from ..kernels.relu import relu_grad_into, relu_into
 from ..kernels.threads import run_blocks
 from ._utils import shape_str
 
 
+def _repeated_rows(xp, vector, rows: int):
+    """(rows, C): ``vector`` (C,) in every row, for ops with a block of up to ``rows`` rows (sliced to the
+    block's). On CuPy, where broadcasting costs nothing, the vector as one row (1, C)."""
+    return np.tile(vector, (rows, 1)) if xp is np else vector[None, :]
+
+
 class BatchNorm2d(Function):
-    def __init__(self, running_mean, running_var, training, momentum, eps):
+    def __init__(self, running_mean, running_var, training, momentum, eps, activation=None):
         self.running_mean, self.running_var = running_mean, running_var
-        self.training, self.momentum, self.eps = training, momentum, eps
+        self.training, self.momentum, self.eps, self.activation = training, momentum, eps, activation
+
+    @property
+    def name(self) -> str:
+        return "BatchNorm2d+ReLU" if getattr(self, "activation", None) == "relu" else "BatchNorm2d"
 
     def forward(self, x, weight, bias):
         xp = get_array_module(x)
         x_nhwc = to_nhwc(x)
         self.shape = x_nhwc.shape
         c = self.shape[3]
-        x2 = x_nhwc.reshape(-1, c)                                     # (M, C)
+        self.x2 = x2 = x_nhwc.reshape(-1, c)                           # (M, C)
         m = x2.shape[0]
         self.blocks = blocks = batch_blocks(xp, m, x2[0].nbytes)        # rows that fit in the cache
-        self.centered = xp.empty_like(x2)
+        rows = blocks[0].stop - blocks[0].start
         if self.training:
-            mean = (blocked_column_sums(xp, blocks, lambda rows: column_sums(x2[rows]), c) / m).astype(x.dtype)
+            mean = (blocked_column_sums(xp, blocks, lambda b: column_sums(x2[b]), c) / m).astype(x.dtype)
+            mean_rows = _repeated_rows(xp, mean, rows)
 
-            def center(rows):
-                xp.subtract(x2[rows], mean, out=self.centered[rows])
-                return column_dots(self.centered[rows], self.centered[rows])
-            var = blocked_column_sums(xp, blocks, center, c) / m      # biased variance, two passes
+            def squares(b):                                             # sum (x - mean)^2 of a block
+                centered = self._centered(xp, b, mean_rows)
+                return column_dots(centered, centered)
+            var = blocked_column_sums(xp, blocks, squares, c) / m      # biased variance, two passes
             if self.running_mean is not None:
                 mom = self.momentum
                 self.running_mean *= 1 - mom
@@ -55,18 +78,32 @@ class BatchNorm2d(Function):
                 self.running_var += mom * var * (m / max(m - 1, 1))
         else:                                                           # statistics in x's dtype, so y keeps it
             mean, var = (stat.astype(x.dtype, copy=False) for stat in (self.running_mean, self.running_var))
-            run_blocks(lambda rows: xp.subtract(x2[rows], mean, out=self.centered[rows]), blocks)
+            mean_rows = _repeated_rows(xp, mean, rows)
+        self.mean_rows = mean_rows
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
         self.weight = weight
-        scale = weight * self.inv_std
+        scale_rows = _repeated_rows(xp, weight * self.inv_std, rows)
+        bias_rows = _repeated_rows(xp, bias, rows)
         y = xp.empty_like(x2)
 
-        def normalize(rows):                                            # y = xhat * gamma + beta, without storing xhat
-            out = y[rows]
-            xp.multiply(self.centered[rows], scale, out=out)
-            out += bias
+        def normalize(b):                                               # y = (x - mean) * scale + beta
+            out = y[b]
+            n = out.shape[0]
+            xp.subtract(x2[b], mean_rows[:n], out=out)
+            xp.multiply(out, scale_rows[:n], out=out)
+            xp.add(out, bias_rows[:n], out=out)
+            if self.activation == "relu":
+                relu_into(out, out=out)
         run_blocks(normalize, blocks)
+        self.y2 = y if self.activation == "relu" else None              # for the backward's mask
         return from_nhwc(y.reshape(self.shape))
+
+    def _centered(self, xp, b, mean_rows):
+        """x - mean of the rows ``b``, in this thread's scratch buffer (valid until its next call)."""
+        x = self.x2[b]
+        centered = scratch_array(xp, "bn_centered", x.shape, x.dtype)
+        xp.subtract(x, mean_rows[:x.shape[0]], out=centered)
+        return centered
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -74,33 +111,57 @@ class BatchNorm2d(Function):
         g2 = to_nhwc(gy).reshape(-1, c)
         m = g2.shape[0]
         blocks = self.blocks
-        scale = self.weight * self.inv_std                              # d y / d x in eval mode
+        rows = blocks[0].stop - blocks[0].start
+        gx = xp.empty_like(g2)
+        fused = self.activation == "relu"
 
-        def sums(rows):                                                 # [sum g, sum g * centered] of a block
-            return xp.concatenate([column_sums(g2[rows]), column_dots(g2[rows], self.centered[rows])])
+        def grad_out(b):
+            """dL/d(batch norm's output) of the block: dL/dy, masked where the ReLU cut (written into gx)."""
+            if not fused:
+                return g2[b]
+            relu_grad_into(g2[b], self.y2[b], out=gx[b])
+            return gx[b]
+
+        scale = self.weight * self.inv_std                              # d y / d x in eval mode
+        scale_rows = _repeated_rows(xp, scale, rows)
+
+        def sums(b):                                                    # [sum g, sum g * (x - mean)] of a block
+            g = grad_out(b)
+            return xp.concatenate([column_sums(g), column_dots(g, self._centered(xp, b, self.mean_rows))])
         both = blocked_column_sums(xp, blocks, sums, 2 * c).astype(gy.dtype)   # one visit of dL/dy for both
         gbeta, g_dot_centered = both[:c], both[c:]
         ggamma = g_dot_centered * self.inv_std                          # sum of g * xhat
-        gx = xp.empty_like(g2)
-        # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), written as g*scale + centered*a + b
-        a = -scale * self.inv_std * ggamma / m
-        b = -scale * gbeta / m
+        # training: dx = scale * (g - mean(g) - xhat * mean(g * xhat)), as g*scale + (x - mean)*a + b;
+        # evaluation: the statistics are constants, dx = g * scale
+        a_rows = _repeated_rows(xp, -scale * self.inv_std * ggamma / m, rows)
+        b_rows = _repeated_rows(xp, -scale * gbeta / m, rows)
 
-        def input_grad(rows):
-            out = gx[rows]
-            xp.multiply(g2[rows], scale, out=out)
-            if self.training:
-                out += self.centered[rows] * a
-                out += b
+        def input_grad(b):
+            g = gx[b] if fused else g2[b]                               # the masked dL/dy is in gx already
+            out = gx[b]
+            n = out.shape[0]
+            if not self.training:
+                xp.multiply(g, scale_rows[:n], out=out)
+                return
+            centered = self._centered(xp, b, self.mean_rows)
+            xp.multiply(centered, a_rows[:n], out=centered)
+            xp.multiply(g, scale_rows[:n], out=out)
+            xp.add(out, centered, out=out)
+            xp.add(out, b_rows[:n], out=out)
         run_blocks(input_grad, blocks)
         return from_nhwc(gx.reshape(self.shape)), ggamma, gbeta
 
 
 def batch_norm2d(x, running_mean=None, running_var=None, weight=None, bias=None,
-                 training: bool = True, momentum: float = 0.1, eps: float = 1e-5):
-    """Batch norm of x (N, C, H, W); running_mean/var are arrays (C,) updated in place when training."""
+                 training: bool = True, momentum: float = 0.1, eps: float = 1e-5, activation=None):
+    """Batch norm of x (N, C, H, W); running_mean/var are arrays (C,) updated in place when training.
+
+    ``activation``: None, or "relu" for relu(batch_norm2d(...)) in the same passes over memory.
+    """
     if x.ndim != 4:
         raise ValueError(f"batch_norm2d: expected input of shape (N, C, H, W), got {shape_str(x.shape)}")
+    if activation not in (None, "relu"):
+        raise ValueError(f"batch_norm2d: activation must be None or 'relu', got {activation!r}")
     c = x.shape[1]
     xp = get_array_module(x.data)
     for name, arr in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
@@ -114,4 +175,7 @@ def batch_norm2d(x, running_mean=None, running_var=None, weight=None, bias=None,
     bias = bias if bias is not None else Tensor(xp.zeros(c, dtype=x.dtype))
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
-    return BatchNorm2d(rm, rv, training, momentum, eps)(x, weight, bias)
+    y = BatchNorm2d(rm, rv, training, momentum, eps, activation)(x, weight, bias)
+    if activation == "relu":
+        y.relu_applied = True          # minidl.functional.relu(y) is y, as for conv2d(..., activation="relu")
+    return y

@@ -21,9 +21,10 @@ class BatchNorm2d(Module):
         self.register_buffer("running_mean", new_buffer((num_features,), 0.0))
         self.register_buffer("running_var", new_buffer((num_features,), 1.0))
 
-    def forward(self, x):
+    def forward(self, x, activation=None):
+        """``activation="relu"``: relu(batch norm of x) in the same passes (MLPConv asks for it)."""
         return F.batch_norm2d(x, self.running_mean, self.running_var, self.weight, self.bias,
-                              training=self.training, momentum=self.momentum, eps=self.eps)
+                              training=self.training, momentum=self.momentum, eps=self.eps, activation=activation)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

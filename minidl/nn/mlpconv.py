@@ -7,10 +7,10 @@ pixel the 1x1 layers form a fully connected network across channels
     MLPConv(3, [192, 160, 96], kernel_size=5, padding=2)
     = Conv2d(3, 192, 5, padding=2), ReLU, Conv2d(192, 160, 1), ReLU, Conv2d(160, 96, 1), ReLU
 
-Its forward pass hands each ReLU that directly follows a Conv2d to the convolution
-(``activation="relu"``, minidl/functional/conv.py), which clips its outputs while they are
-still in the cache; the ReLU module is still called, and passes the result through. The
-values and gradients are those of the layers one after the other.
+Its forward pass hands each ReLU that directly follows a Conv2d or a BatchNorm2d to that layer
+(``activation="relu"``, minidl/functional/conv.py and normalization.py), which clips its outputs
+while they are still in the cache; the ReLU module is still called, and passes the result
+through. The values and gradients are those of the layers one after the other.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class MLPConv(Sequential):
     def forward(self, x):
         layers = list(self)
         for i, layer in enumerate(layers):
-            # exact types: a subclass may compute something else, and then nothing is fused
-            fuse = type(layer) is Conv2d and i + 1 < len(layers) and type(layers[i + 1]) is ReLU
+            # exact types: a subclass (SyncBatchNorm, say) may compute something else, and then nothing is fused
+            fuse = type(layer) in (Conv2d, BatchNorm2d) and i + 1 < len(layers) and type(layers[i + 1]) is ReLU
             x = layer(x, activation="relu") if fuse else layer(x)
         return x

@@ -6,12 +6,12 @@ and the name its output must have, and adds the equivalent standard ONNX nodes. 
 minidl's logical NCHW view:
 
 ==================  ==========================================================================
-Conv2d              Conv (pads [ph, pw, ph, pw], no dilation)
+Conv2d              Conv (pads [ph, pw, ph, pw], no dilation), + Relu if a ReLU is fused
 ReLU                Relu
 MaxPool2d           MaxPool (padded cells never win, as in ONNX), floor output size
 AvgPool2d           AveragePool, count_include_pad=1 (padded zeros counted, as minidl does)
 GlobalAvgPool2d     GlobalAveragePool (N, C, 1, 1), then Flatten -> (N, C)
-BatchNorm2d         BatchNormalization with the running statistics (eval mode only)
+BatchNorm2d         BatchNormalization with the running statistics (eval mode only), + Relu if fused
 Linear              Gemm, transB=1 (y = x W^T + b)
 Add, Sub, Mul, Div  the same, with NumPy's (= ONNX's multidirectional) broadcasting
 Neg, MatMul         Neg, MatMul
@@ -96,13 +96,17 @@ def _global_avg_pool(fn, graph, inputs, output, batch_size):
 def _batch_norm(fn, graph, inputs, output, batch_size):
     if fn.training:
         raise ValueError("minidl.onnx.export: BatchNorm2d was traced in training mode; export traces eval mode")
+    fused_relu = fn.activation == "relu"
     x, weight, bias = inputs
     dtype = fn.inputs[0].dtype
     mean = graph.array(fn.running_mean, "running_mean") if fn.running_mean.dtype == dtype else \
         graph.constant(np.asarray(fn.running_mean).astype(dtype), dtype, "running_mean")
     var = graph.array(fn.running_var, "running_var") if fn.running_var.dtype == dtype else \
         graph.constant(np.asarray(fn.running_var).astype(dtype), dtype, "running_var")
-    graph.node("BatchNormalization", [x, weight, bias, mean, var], [output], epsilon=float(fn.eps))
+    normalized = graph.node("BatchNormalization", [x, weight, bias, mean, var], None if fused_relu else [output],
+                            epsilon=float(fn.eps))
+    if fused_relu:                                   # batch_norm2d(..., activation="relu"): a Relu node after it
+        graph.node("Relu", [normalized], [output])
 
 
 @converts(Linear)
