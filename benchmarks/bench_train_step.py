@@ -89,6 +89,8 @@ def main():
                         help="minidl's convolutions by im2col only (algorithm 'auto' never picks Winograd): before/after")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time every op's forward and backward apart (waits for the device after each one)")
+    parser.add_argument("--by-layer", action="store_true",
+                        help="with --breakdown: one row per layer (op and input shape) instead of per kind of op")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="the breakdown's clock: wall time, or this process's CPU time (steadier on a shared "
                              "machine; equal to wall time only with one BLAS thread, OPENBLAS_NUM_THREADS=1)")
@@ -142,7 +144,7 @@ def main():
     print(table(["framework", "ms / step", "images / s", "minidl / this"], rows))
     if args.breakdown:
         print()
-        print(op_breakdown(minidl_step, opt, args.repeats, args.clock))
+        print(op_breakdown(minidl_step, opt, args.repeats, args.clock, args.by_layer))
     if args.kernel_profile:
         print()
         print(kernel_profile(minidl_step, args.repeats) if backend == "cupy" else "kernel profile: CuPy only")
@@ -187,24 +189,39 @@ def _all_subclasses(cls):
         yield from _all_subclasses(sub)
 
 
-def op_breakdown(step, opt, repeats: int, clock: str = "wall") -> str:
+def op_breakdown(step, opt, repeats: int, clock: str = "wall", by_layer: bool = False) -> str:
     """Time each Function's forward and backward (and the optimizer) apart, waiting for the device after each.
 
     Waiting after every op removes the overlap of host and device work, so the total exceeds a real step;
     the table shows where the time goes, not what a step costs. The last row is what the ops leave
     out (Python, the graph, the backward pass's bookkeeping). ``clock="cpu"`` counts this process's
     CPU time instead of wall time: other programs on the machine then change the figures less.
+    ``by_layer``: one row per op and shape of its first input (a convolution's weight shape beside it),
+    so that NIN's nine convolutions show apart.
     """
     now = time.process_time if clock == "cpu" else time.perf_counter
     totals = {}
 
+    def layer_name(fn, inputs) -> str:
+        shapes = [tuple(getattr(a, "shape", ())) for a in inputs[:2]]
+        if type(fn).__name__ == "Conv2d" and len(shapes) == 2:
+            (n, c, h, w), (o, _, kh, kw) = shapes
+            return f"{type(fn).__name__} {kh}x{kw} {c}->{o} @{h}x{w}"
+        return f"{type(fn).__name__} {'x'.join(map(str, shapes[0][1:]))}" if shapes else type(fn).__name__
+
     def timed(key, method):
         def wrapper(*args, **kwargs):
+            if by_layer and key[1] == "forward":
+                args[0].bench_layer = layer_name(args[0], args[1:])
+            if by_layer and key[1] in ("forward", "backward"):
+                key_now = (getattr(args[0], "bench_layer", key[0]), key[1])
+            else:
+                key_now = key
             minidl_sync()
             start = now()
             result = method(*args, **kwargs)
             minidl_sync()
-            totals[key] = totals.get(key, 0.0) + now() - start
+            totals[key_now] = totals.get(key_now, 0.0) + now() - start
             return result
         return wrapper
 
