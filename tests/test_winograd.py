@@ -37,7 +37,7 @@ CASES = [
     ((2, 3, 8, 4), (4, 3, 3, 3), 1),              # outputs 8 x 4: the 4 x 4 output tiles fit exactly
     ((2, 3, 6, 4), (3, 3, 5, 5), 2),              # outputs 6 x 4: the 2 x 2 output tiles fit exactly
 ]
-N_MATRICES = 3         # k_weight, k_in, k_out: each entry rounded once to the working dtype
+N_MATRICES = 5         # k_weight, B^T twice (one per axis), A^T twice: each entry rounded once to the working dtype
 
 
 @pytest.fixture(params=winograd.TILES)
@@ -52,7 +52,9 @@ class AbsolutePlan(WinogradPlan):
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.k_in, self.k_out, self.k_weight = abs(self.k_in), abs(self.k_out), abs(self.k_weight)
+        self.in_transform = tuple(abs(m) for m in self.in_transform)
+        self.out_transform = tuple(abs(m) for m in self.out_transform)
+        self.k_weight = abs(self.k_weight)
 
 
 def magnitudes(x, w, gy, padding):
@@ -105,6 +107,17 @@ def test_transforms_are_exact_fractions_of_the_points(a):
         winograd.transform_matrices(7, a)
     with pytest.raises(ValueError, match=r"winograd: no tile of 7 \(have \(6, 8\)\)"):
         winograd.transform_matrices(3, 7)
+
+
+def test_transform_tile_axes_is_the_kronecker_product_on_a_flattened_tile(rng):
+    """left along the first axis, right along the second: kron(left, right) @ tile.reshape(a*b), for every tile."""
+    left, right = rng.standard_normal((4, 6)), rng.standard_normal((3, 5))
+    tiles = rng.standard_normal((6, 5, 7, 2))
+    out = np.empty((4, 3, 7, 2))
+    scratch = lambda name, shape, dtype: np.empty(shape, dtype)                        # noqa: E731
+    winograd.transform_tile_axes(np, left, right, tiles, out, scratch)
+    want = (np.kron(left, right) @ tiles.reshape(30, -1)).reshape(4, 3, 7, 2)
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)
 
 
 def test_choose_tile_takes_the_fewest_multiplications():

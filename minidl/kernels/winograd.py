@@ -25,10 +25,12 @@ for every one of the a*a tile positions (xi, nu), the transformed tiles of all i
 channels (T tiles, C) times the transformed filters (C, O) is one matrix product. So the
 layer is a*a matrix products of (T, C) @ (C, O), in all (r*m/a)^2 times fewer multiplications
 than the (T*m*m, r*r*C) @ (r*r*C, O) of im2col, plus the transforms, which are small
-matrix products themselves: ``K_in = kron(B^T, B^T)`` (a*a, a*a) on the tiles, and
-``K_out = kron(A^T, A^T)`` (m*m, a*a) on the products.
+matrix products themselves: ``B^T d B`` on the tiles and ``A^T p A`` on the products, each
+applied one axis at a time (:func:`transform_tile_axes`: a product with the left matrix along
+the rows of every tile, then one along the columns), 2a multiplications per number where the
+single matrix ``kron(B^T, B^T)`` on a flattened tile would take a*a.
 
-The backward pass is the same algebra transposed: dL/d(products) = K_out^T dL/dY;
+The backward pass is the same algebra transposed: dL/d(products) = A dL/dY A^T;
 the transformed filters' gradient is (tiles)^T @ that, for every position; the tiles'
 gradient goes back through K_in^T and is added into place (tiles overlap by r - 1, as
 patches do in col2im); the filters' gradient is the weight transform transposed.
@@ -100,6 +102,21 @@ def transform_matrices(r: int, tile: int = 6):
     return as_array(a_t), as_array(g_eval), as_array(b_t)
 
 
+def transform_tile_axes(xp, left, right, tiles, out, scratch) -> None:
+    """out[p, q, ...] = sum_ij left[p, i] right[q, j] tiles[i, j, ...]: a matrix on each of a tile's two axes.
+
+    tiles (a, b, ...) or (a*b, ...) -> out (p, q, ...) or (p*q, ...): first ``left`` along the
+    first axis (one product of (p, a) @ (a, b*rest)), then ``right`` along the second (p products
+    of (q, b) @ (b, rest)). That is kron(left, right) on the flattened tile, in (a + b)
+    multiplications per number instead of a*b.
+    """
+    (p, a), (q, b) = left.shape, right.shape
+    rest = tiles.size // (a * b)
+    half = scratch("wg_half", (p, b, rest), tiles.dtype)
+    xp.matmul(left, tiles.reshape(a, b * rest), out=half.reshape(p, b * rest))
+    xp.matmul(right, half, out=out.reshape(p, q, rest))
+
+
 def applies(kh: int, kw: int, sh: int, sw: int) -> bool:
     """Whether a kernel kh x kw with strides (sh, sw) has a Winograd transform here."""
     return (sh, sw) == (1, 1) and kh in KERNEL_SIZES and kw in KERNEL_SIZES
@@ -136,8 +153,9 @@ class WinogradPlan:
         self.m = (a_h.shape[0], a_w.shape[0])
         self.tiles = tile_counts(self.out_hw, (kh, kw), a)
         self.padding, self.kernel, self.channels = (ph, pw), (kh, kw), (c, o)
-        self.k_in = xp.asarray(np.kron(b_h, b_w), dtype=dtype)       # (a*a, a*a): tiles -> transformed tiles
-        self.k_out = xp.asarray(np.kron(a_h, a_w), dtype=dtype)      # (m*m, a*a): products -> output tiles
+        as_dtype = lambda m: xp.asarray(m, dtype=dtype)                                  # noqa: E731
+        self.in_transform = (as_dtype(b_h), as_dtype(b_w))          # B^T (a, a) on each axis: tiles -> transformed
+        self.out_transform = (as_dtype(a_h), as_dtype(a_w))         # A^T (m, a) on each axis: products -> outputs
         self.k_weight = xp.asarray(np.kron(g_h, g_w), dtype=dtype)   # (a*a, kh*kw): filters -> transformed filters
 
     @property
@@ -197,7 +215,7 @@ class WinogradPlan:
         tiles = scratch("wg_tiles", (self.tile, self.tile, n, *self.tiles, c), x.dtype)
         tiles[...] = self._tiled(xp, padded, (self.tile, self.tile))    # one copy: fewer calls, less GIL waiting
         v = scratch("wg_v", (self.tile ** 2, n * self.tiles_per_image, c), x.dtype)
-        xp.matmul(self.k_in, tiles.reshape(self.tile ** 2, -1), out=v.reshape(self.tile ** 2, -1))
+        transform_tile_axes(xp, *self.in_transform, tiles, v, scratch)
         return v
 
     def forward(self, xp, x, u, y, scratch) -> None:
@@ -209,7 +227,7 @@ class WinogradPlan:
         xp.matmul(v, u, out=products)                                       # a*a products (T, C) @ (C, O)
         mh, mw = self.m
         out_tiles = scratch("wg_out", (mh * mw, n, *self.tiles, o), x.dtype)
-        xp.matmul(self.k_out, products.reshape(self.tile ** 2, -1), out=out_tiles.reshape(mh * mw, -1))
+        transform_tile_axes(xp, *self.out_transform, products, out_tiles, scratch)
         if self._tiles_fit():
             self._tiled(xp, y, self.m)[...] = out_tiles.reshape(mh, mw, n, *self.tiles, o)     # one copy
         else:
@@ -239,7 +257,8 @@ class WinogradPlan:
             for a, b, rows, cols in self._output_offsets():
                 gy_tiles[a * mw + b, :, :rows, :cols] = gy[:, a::mh, b::mw]
         g_products = scratch("wg_products", (self.tile ** 2, n * th * tw, o), gy.dtype)
-        xp.matmul(self.k_out.T, gy_tiles.reshape(mh * mw, -1), out=g_products.reshape(self.tile ** 2, -1))
+        a_h, a_w = self.out_transform
+        transform_tile_axes(xp, a_h.T, a_w.T, gy_tiles, g_products, scratch)
         return g_products
 
     def input_grad(self, xp, g_products, u, gx, scratch) -> None:
@@ -248,7 +267,8 @@ class WinogradPlan:
         g_v = scratch("wg_v", (self.tile ** 2, g_products.shape[1], c), gx.dtype)
         xp.matmul(g_products, u.transpose(0, 2, 1), out=g_v)
         g_tiles = scratch("wg_tiles", (self.tile ** 2, n, *self.tiles, c), gx.dtype)
-        xp.matmul(self.k_in.T, g_v.reshape(self.tile ** 2, -1), out=g_tiles.reshape(self.tile ** 2, -1))
+        b_h, b_w = self.in_transform
+        transform_tile_axes(xp, b_h.T, b_w.T, g_v, g_tiles, scratch)
         (th, tw), (mh, mw), (kh, kw), (ph, pw) = self.tiles, self.m, self.kernel, self.padding
         g_padded = scratch("wg_padded", (n, th * mh + kh - 1, tw * mw + kw - 1, c), gx.dtype)
         g_padded[...] = 0
