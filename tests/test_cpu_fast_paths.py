@@ -345,3 +345,24 @@ def test_conv_in_blocks_on_threads_gradcheck_and_scratch_reuse(monkeypatch, rest
         w = minidl.tensor(rng.standard_normal((4, 3, k, k)), requires_grad=True)
         b = minidl.tensor(rng.standard_normal(4), requires_grad=True)
         assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=p), [x, w, b])
+
+
+def test_relu_kernels_give_numpys_values_and_leave_the_zeros_untouched():
+    """relu_into compares with a block of zeros instead of the scalar 0: the same values, NaN, -0.0 and
+    infinities included, in place or not; the shared zeros stay zeros; relu_grad_into masks where y > 0."""
+    from minidl.kernels.blocking import zeros_buffer
+    from minidl.kernels.relu import relu_grad_into, relu_into
+    for dtype in (np.float32, np.float64):
+        x = np.array([[-2.0, -0.0, 0.0, 3.5], [np.nan, -np.inf, np.inf, 1e-40]], dtype=dtype)
+        out = np.empty_like(x)
+        relu_into(x, out=out)
+        np.testing.assert_array_equal(out, np.maximum(x, 0))
+        assert np.isnan(out[1, 0])
+        inplace = x.copy()
+        relu_into(inplace, out=inplace)
+        np.testing.assert_array_equal(inplace, out)
+        assert not zeros_buffer(x.size, dtype).any()
+        gy = np.arange(8, dtype=dtype).reshape(2, 4) + 1
+        grad = np.empty_like(gy)
+        relu_grad_into(gy, out, out=grad)
+        np.testing.assert_array_equal(grad, gy * (out > 0))
