@@ -98,3 +98,11 @@ def make_tensor(a, xp=np, requires_grad=False):
     else:
         data = xp.array(a)
     return minidl.Tensor(data, requires_grad=requires_grad)
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """A cache budget of 700 bytes (minidl/kernels/blocking.py): one to a few images (or rows) per block,
+    the last block shorter."""
+    from minidl.kernels import blocking
+    monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 700)

@@ -5,7 +5,8 @@ y, dx and dW come out of the same arithmetic on the same values (the mask only m
 into the convolution's blocks), so they are compared for exact equality. db is a column sum of the masked
 dL/dy, taken block by block instead of over the whole array: the same terms in another order, so within
 twice the float64 bound of a sum of that many terms. Batch norm's sums already ran block by block on the
-masked dL/dy, so all four of its results are compared for exact equality.
+masked dL/dy, so all four of its results are compared for exact equality. (Batch norm's gradchecks, with
+and without its ReLU: tests/test_cpu_fast_paths.py.)
 """
 import numpy as np
 import pytest
@@ -146,13 +147,6 @@ def test_mlpconv_gradcheck_with_its_fused_relus(rng, batch_norm):
 
 # -- batch norm + ReLU -------------------------------------------------------------------------------
 
-@pytest.fixture
-def tiny_blocks(monkeypatch):
-    """A cache budget of 700 bytes: batch norm's rows go through many blocks, the last one shorter."""
-    from minidl.kernels import blocking
-    monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 700)
-
-
 def run_batch_norm(x, gamma, beta, gy, training: bool, fused: bool):
     """(y, dx, dgamma, dbeta, running mean, running var) of batch norm and its ReLU, fused or one after the other."""
     xt = make_tensor(channels_last(x), requires_grad=True)
@@ -177,16 +171,6 @@ def test_batch_norm_relu_equals_batch_norm_then_relu(tiny_blocks, restore_thread
     assert (fused[0] == 0).any() and (fused[0] > 0).any()             # the mask does something
     for got, want in zip(fused, plain):
         np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_relu_gradcheck(tiny_blocks, rng, training):
-    x = make_tensor(channels_last(rng.standard_normal((3, 2, 5, 3))), requires_grad=True)
-    g = minidl.tensor(rng.standard_normal(2), requires_grad=True)
-    b = minidl.tensor(rng.standard_normal(2), requires_grad=True)
-    rm, rv = rng.standard_normal(2), rng.random(2) + 0.5
-    assert minidl.gradcheck(lambda x, g, b: F.batch_norm2d(x, rm.copy(), rv.copy(), g, b, training=training,
-                                                           activation="relu"), [x, g, b])
 
 
 def test_relu_of_a_fused_batch_norm_is_that_output_and_mlpconv_fuses_it(rng):

@@ -18,12 +18,6 @@ from conftest import channels_last, layouts, make_tensor
 from test_pooling import naive_pool
 
 
-@pytest.fixture
-def tiny_blocks(monkeypatch):
-    """A budget of 700 bytes: one to a few images (or rows) per block, the last block shorter."""
-    monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 700)
-
-
 def test_batch_blocks_cover_the_range_once_in_order():
     for n, item, budget in [(10, 3, 7), (1, 100, 10), (7, 1, 100), (128, 393216, 1 << 20)]:
         blocks = blocking.batch_blocks(np, n, item, budget)
@@ -221,14 +215,16 @@ def _batch_norm_by_hand(x, gamma, beta, eps):
     return gamma[None, :, None, None] * (x - mean) / np.sqrt(var + eps) + beta[None, :, None, None]
 
 
+@pytest.mark.parametrize("activation", [None, "relu"])
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_in_blocks_gradcheck(tiny_blocks, rng, training):
+def test_batch_norm_in_blocks_gradcheck(tiny_blocks, rng, training, activation):
     x = make_tensor(channels_last(rng.standard_normal((4, 3, 5, 6))), requires_grad=True)
     g = minidl.tensor(rng.standard_normal(3), requires_grad=True)
     b = minidl.tensor(rng.standard_normal(3), requires_grad=True)
     rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
     assert len(blocking.batch_blocks(np, 4 * 5 * 6, 3 * 8)) > 4
-    assert minidl.gradcheck(lambda x, g, b: F.batch_norm2d(x, rm.copy(), rv.copy(), g, b, training=training), [x, g, b])
+    assert minidl.gradcheck(lambda x, g, b: F.batch_norm2d(x, rm.copy(), rv.copy(), g, b, training=training,
+                                                           activation=activation), [x, g, b])
 
 
 def test_batch_norm_in_blocks_matches_the_formula_and_updates_running_statistics(tiny_blocks, rng):
