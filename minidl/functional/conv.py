@@ -33,8 +33,9 @@ of threads.
   a x a tiles (a = 6 or 8, whichever needs fewer multiplications for the
   layer) with a*a matrix products of (tiles, C) @ (C, O): 6.25x fewer
   multiplications than im2col for NIN's 5x5 layer (tiles of 8), 4x for its
-  3x3 layer (tiles of 6), at the price of a few times im2col's float32 rounding. ``algorithm`` picks: "auto" (Winograd
-  where it pays, see :func:`choose_algorithm`), "im2col" or "winograd".
+  3x3 layer (tiles of 6), at the price of a few times im2col's float32
+  rounding. ``algorithm`` picks: "auto" (Winograd where it pays, see
+  :func:`choose_algorithm`), "im2col" or "winograd".
 
 ``activation="relu"`` fuses the ReLU that follows a convolution in NIN into
 it: each block's outputs are clipped at zero while still in the cache, and in
