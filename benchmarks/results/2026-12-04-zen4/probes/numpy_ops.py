@@ -1,0 +1,33 @@
+import numpy as np, time
+def T(f, r=300):
+    f(); t0=time.perf_counter()
+    for _ in range(r): f()
+    return (time.perf_counter()-t0)/r*1e6
+rows=1365; c=192
+a=np.random.randn(rows,c).astype(np.float32); b=np.random.rand(rows,c).astype(np.float32); o=np.empty_like(a); m=np.empty(a.shape,bool)
+s=np.random.rand(c).astype(np.float32); z=np.float32(0)
+print("maximum(a,0)        %.1f"%T(lambda: np.maximum(a,0,out=o)))
+print("maximum(a,f32 0)    %.1f"%T(lambda: np.maximum(a,z,out=o)))
+print("fmax(a,f32 0)       %.1f"%T(lambda: np.fmax(a,z,out=o)))
+print("clip(a,0,None)      %.1f"%T(lambda: np.clip(a,z,None,out=o)))
+print("maximum 2arr        %.1f"%T(lambda: np.maximum(a,b,out=o)))
+print("a*(a>0) via where   %.1f"%T(lambda: np.copyto(o,a,where=a>0)))
+print("multiply a*b        %.1f"%T(lambda: np.multiply(a,b,out=o)))
+print("mult by bool        %.1f"%T(lambda: np.multiply(a,m,out=o)))
+mf=m.astype(np.float32)
+print("mult by f32 mask    %.1f"%T(lambda: np.multiply(a,mf,out=o)))
+print("greater(a, z)->bool %.1f"%T(lambda: np.greater(a,z,out=m)))
+print("subtract row        %.1f"%T(lambda: np.subtract(a,s,out=o)))
+st=np.tile(s,(rows,1))
+print("subtract tiled      %.1f"%T(lambda: np.subtract(a,st,out=o)))
+a3=a.reshape(-1,5*192) if rows%5==0 else None
+s5=np.tile(s,5)
+print("subtract row x5     %.1f"%T(lambda: np.subtract(a3,s5,out=o.reshape(-1,960))))
+print("copyto where mask   %.1f"%T(lambda: (o.fill(0), np.copyto(o, b, where=m))))
+print("sum axis0           %.1f"%T(lambda: a.sum(axis=0)))
+one=np.ones(rows,np.float32)
+print("ones@a              %.1f"%T(lambda: one@a))
+print("einsum              %.1f"%T(lambda: np.einsum('ij,ij->j',a,b)))
+print("einsum optimize     %.1f"%T(lambda: np.einsum('ij,ij->j',a,b,optimize=False)))
+print("(a*b) then ones@    %.1f"%T(lambda: (np.multiply(a,b,out=o), one@o)))
+print("mean via a.T@one    %.1f"%T(lambda: a.T@one))
