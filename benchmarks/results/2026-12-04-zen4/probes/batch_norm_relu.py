@@ -1,10 +1,23 @@
 """The largest batch-norm layer of NIN (192x32x32 at batch 128), forward and backward: batch norm then
-ReLU as landed on 2026-12-02 (old_batch_norm.py, old_relu.py: 0c55fb3's files) against today's fused op."""
-import os, sys, time, numpy as np
-sys.path.insert(0, '.'); sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ReLU as landed on 2026-12-02 (the two files of commit 0c55fb3, read with git show) against today's fused op.
+Run from the repository root."""
+import subprocess, sys, time, types, numpy as np
+sys.path.insert(0, '.')
 from minidl.kernels.host_memory import keep_freed_memory
 keep_freed_memory()
-import old_batch_norm, old_relu
+
+
+def module_at(commit, path, name):
+    """The module ``path`` as it was at ``commit``, its relative imports made absolute."""
+    text = subprocess.run(["git", "show", f"{commit}:{path}"], capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType(name)
+    exec(compile(text.replace("from ..", "from minidl.").replace("from ._utils", "from minidl.functional._utils"),
+                 f"{commit}:{path}", "exec"), module.__dict__)
+    return module
+
+
+old_batch_norm = module_at("0c55fb3", "minidl/functional/normalization.py", "old_batch_norm")
+old_relu = module_at("0c55fb3", "minidl/functional/activation.py", "old_relu")
 from minidl.functional.normalization import BatchNorm2d
 rng = np.random.default_rng(0)
 x = rng.standard_normal((128, 32, 32, 192), dtype=np.float32).transpose(0, 3, 1, 2)

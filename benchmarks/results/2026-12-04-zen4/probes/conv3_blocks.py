@@ -10,14 +10,17 @@ def before(n_images, bytes_per_image, backend, budget=None):
     chunks = list(rule(n_images, bytes_per_image, backend, budget))
     fits = -(-n_images // max(1, (budget or conv.COLUMN_BUFFER_BYTES[backend]) // max(1, bytes_per_image))) == 1
     return iter([(0, n_images)] if fits else chunks)
-for n in (64, 128):
-    x = minidl.Tensor(np.random.rand(n, 8, 8, 192).astype(np.float32).transpose(0, 3, 1, 2))
-    w = minidl.Tensor((np.random.rand(192, 192, 3, 3).astype(np.float32) - .5) * .1)
-    for name, chunks in (("one block if it fits", before), ("at least 4 (today)", rule)):
-        conv._image_chunks = chunks
-        with minidl.no_grad():
-            F.conv2d(x, w, padding=1); ts = []
-            for _ in range(25):
-                time.sleep(0.05); t0 = time.perf_counter(); F.conv2d(x, w, padding=1); ts.append(time.perf_counter() - t0)
-        print(f"batch {n:3d}  {name:22s} forward {np.median(ts) * 1e3:5.1f} ms")
-    conv._image_chunks = rule
+
+
+if __name__ == "__main__":
+    for n in (64, 128):
+        x = minidl.Tensor(np.random.rand(n, 8, 8, 192).astype(np.float32).transpose(0, 3, 1, 2))
+        w = minidl.Tensor((np.random.rand(192, 192, 3, 3).astype(np.float32) - .5) * .1)
+        for name, chunks in (("one block if it fits", before), ("at least 4 (today)", rule)):
+            conv._image_chunks = chunks
+            with minidl.no_grad():
+                F.conv2d(x, w, padding=1); ts = []
+                for _ in range(25):
+                    time.sleep(0.05); t0 = time.perf_counter(); F.conv2d(x, w, padding=1); ts.append(time.perf_counter() - t0)
+            print(f"batch {n:3d}  {name:22s} forward {np.median(ts) * 1e3:5.1f} ms")
+        conv._image_chunks = rule
