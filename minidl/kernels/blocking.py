@@ -19,6 +19,7 @@ so :func:`batch_blocks` returns the whole batch as one block there.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -45,6 +46,18 @@ def batch_blocks(xp, n: int, bytes_per_item: int, budget: int | None = None):
 _scratch = threading.local()
 
 
+def _kept_buffer(key, n_elements: int, dtype, make):
+    """This thread's flat NumPy buffer under ``key``: at least ``n_elements``, made anew by ``make`` only
+    when it is missing or too small."""
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < n_elements:
+        buffer = buffers[key] = make(n_elements, dtype=dtype)
+    return buffer[:n_elements]
+
+
 def scratch_buffer(xp, name: str, n_elements: int, dtype):
     """A flat buffer of at least ``n_elements`` for a block's temporaries, reused by this thread.
 
@@ -56,32 +69,14 @@ def scratch_buffer(xp, name: str, n_elements: int, dtype):
     """
     if xp is not np:
         return xp.empty(n_elements, dtype=dtype)
-    buffers = getattr(_scratch, "buffers", None)
-    if buffers is None:
-        buffers = _scratch.buffers = {}
-    key = (name, np.dtype(dtype).str)
-    buffer = buffers.get(key)
-    if buffer is None or buffer.size < n_elements:
-        buffer = buffers[key] = np.empty(n_elements, dtype=dtype)
-    return buffer[:n_elements]
+    return _kept_buffer(("scratch", name, np.dtype(dtype).str), n_elements, dtype, np.empty)
 
 
 def scratch_array(xp, name: str, shape, dtype):
     """:func:`scratch_buffer` of that name, as an array of ``shape``."""
-    size = 1
-    for side in shape:
-        size *= int(side)
-    return scratch_buffer(xp, name, size, dtype).reshape(shape)
-
+    return scratch_buffer(xp, name, math.prod(int(side) for side in shape), dtype).reshape(shape)
 
 
 def zeros_buffer(n_elements: int, dtype):
     """A flat NumPy array of at least ``n_elements`` zeros, kept by this thread: read it, never write it."""
-    buffers = getattr(_scratch, "zeros", None)
-    if buffers is None:
-        buffers = _scratch.zeros = {}
-    key = np.dtype(dtype).str
-    buffer = buffers.get(key)
-    if buffer is None or buffer.size < n_elements:
-        buffer = buffers[key] = np.zeros(n_elements, dtype=dtype)
-    return buffer[:n_elements]
+    return _kept_buffer(("zeros", np.dtype(dtype).str), n_elements, dtype, np.zeros)
