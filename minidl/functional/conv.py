@@ -105,8 +105,9 @@ def _image_chunks(n_images: int, bytes_per_image: int, backend: str, budget: int
     On NumPy the number of blocks is rounded up to a multiple of :data:`BLOCK_COUNT_MULTIPLE`
     (or one image a block, for fewer images), so that 2 or 4 threads get equal shares: 5 blocks
     on 2 cores would keep one core idle a fifth of the time, and one block would run on one core
-    (NIN's 3x3 layer at batch 64 fits one Winograd block: 20.5 ms forward on one core against
-    14.0 on four blocks, on 2 cores). The blocks depend on the shapes only, never on the thread
+    (NIN's 3x3 layer at batch 64 fits one Winograd block: training on 2 cores took 18 ms forward and
+    33 ms backward as one block, 11 and 22 ms as four; benchmarks/results/2026-12-04-zen4/probes/
+    conv3_blocks_train.log). The blocks depend on the shapes only, never on the thread
     count, and neither do the results.
     """
     budget = COLUMN_BUFFER_BYTES[backend] if budget is None else budget

@@ -6,7 +6,8 @@ outputs, batch norm's), so that they all compute exactly the same values.
 On NumPy the zero is an *array* of zeros (a per-thread buffer, minidl/kernels/blocking.py), not the
 scalar 0: NumPy runs ``maximum(x, 0)`` with the scalar broadcast through a loop about 3x slower than
 ``maximum(x, zeros)`` over two arrays (NumPy 2.4.6 on an AVX-512 machine, a block of 1 MB in the
-cache: 104 against 35 microseconds). The results are the same: a NaN in x stays NaN.
+cache: 137 against 40 microseconds, benchmarks/results/2026-12-04-zen4/probes/numpy_ops.log). The
+results are the same: a NaN in x stays NaN.
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ single matrix ``kron(B^T, B^T)`` on a flattened tile would take a*a.
 
 The backward pass is the same algebra transposed: dL/d(products) = A dL/dY A^T;
 the transformed filters' gradient is (tiles)^T @ that, for every position; the tiles'
-gradient goes back through K_in^T and is added into place (tiles overlap by r - 1, as
+gradient goes back through B on each axis and is added into place (tiles overlap by r - 1, as
 patches do in col2im); the filters' gradient is the weight transform transposed.
 
 Which tile: larger tiles save more multiplications (a*a per m*m outputs) but waste more where
@@ -45,7 +45,8 @@ The price is rounding: the transforms add and scale numbers of mixed sign, so th
 error is a few times that of im2col (tests/test_winograd.py bounds it, for both tiles). The
 points 0, +-1, +-2 keep it small for a = 6; a = 8 needs +-1/2 as well, and its transforms'
 larger and smaller entries (5.25, 1/90) about double the error again (measured on NIN's 5x5
-layer: largest error 5e-5 with a = 6, 1e-4 with a = 8, 6e-6 for im2col, outputs of size about 2).
+layer, outputs of rms 2.3: largest error 5.8e-5 with a = 6, 9.8e-5 with a = 8, 5.3e-6 for im2col;
+benchmarks/results/2026-12-04-zen4/probes/tile_errors.log).
 
 Shapes here are channels-last: x (N, H, W, C), weight (O, C, kh, kw), y (N, Ho, Wo, O).
 """
@@ -246,7 +247,7 @@ class WinogradPlan:
                 yield a, b, len(range(a, ho, mh)), len(range(b, wo, mw))
 
     def product_grads(self, xp, gy, scratch):
-        """dL/d(products) (a*a, n*th*tw, O) = K_out^T (gy cut into m x m tiles), gy (n, Ho, Wo, O)."""
+        """dL/d(products) (a*a, n*th*tw, O) = A (gy cut into m x m tiles) A^T, gy (n, Ho, Wo, O)."""
         n, _, _, o = gy.shape
         (mh, mw), (ho, wo), (th, tw) = self.m, self.out_hw, self.tiles
         gy_tiles = scratch("wg_out", (mh * mw, n, th, tw, o), gy.dtype)
@@ -262,7 +263,7 @@ class WinogradPlan:
         return g_products
 
     def input_grad(self, xp, g_products, u, gx, scratch) -> None:
-        """gx (n, H, W, C) of the block: back through the products, K_in^T, and the overlapping tiles."""
+        """gx (n, H, W, C) of the block: back through the products, B on each tile axis, and the overlapping tiles."""
         n, h, w, c = gx.shape
         g_v = scratch("wg_v", (self.tile ** 2, g_products.shape[1], c), gx.dtype)
         xp.matmul(g_products, u.transpose(0, 2, 1), out=g_v)
