@@ -5,6 +5,11 @@
 # hangs costs its own minutes and the rest still run; the folder's when.txt says what ran and how it ended.
 #     bash benchmarks/gpu_check.sh OUTPUT_FOLDER [PYTHON]
 # The commit is read from MINIDL_COMMIT where the tree travels without .git.
+# The MPI tests need MPICH's mpiexec and its library together; where the machine's own mpi4py would load
+# another MPI (the H200 image's Open MPI), carry the mpich and mpi4py wheels in .whl/ and start with
+#     pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl      # keeps bin/, drops lib/
+#     unzip -q .whl/mpich-*.whl 'mpich-*.data/data/lib/*' -d /tmp/mpich
+#     export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH MPI4PY_LIBMPI=$(echo /tmp/mpich/*/data/lib/libmpi.so.12)
 set -uo pipefail
 out=${1:?usage: bash benchmarks/gpu_check.sh OUTPUT_FOLDER [PYTHON]}
 py=${2:-python3}
