@@ -112,6 +112,8 @@ def array_module(name: str | None = None):
 
 
 def is_cupy_array(a) -> bool:
+    if type(a) is np.ndarray:                 # the common case, answered without a string split
+        return False
     return type(a).__module__.split(".")[0] == "cupy"
 
 

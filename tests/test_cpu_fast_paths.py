@@ -362,3 +362,65 @@ def test_relu_kernels_give_numpys_values_and_leave_the_zeros_untouched():
         grad = np.empty_like(gy)
         relu_grad_into(gy, out, out=grad)
         np.testing.assert_array_equal(grad, gy * (out > 0))
+
+
+@pytest.mark.parametrize("shape", [(128, 8, 8, 10), (3, 5, 7, 4), (2, 1, 1, 3)])
+def test_global_avg_pool_kernels_against_numpys_mean_and_broadcast(rng, shape):
+    """GAP's NumPy path (a product with a row of ones, then / H*W) within the float32 bound of the sum
+    of H*W terms from the float64 mean; its backward (np.repeat) exactly the broadcast of gy / (H*W)."""
+    from float_bounds import assert_within, gamma
+    from minidl.kernels.pooling import global_avg_pool_backward, global_avg_pool_forward
+    n, h, w, c = shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = global_avg_pool_forward(x)
+    assert y.shape == (n, c) and y.dtype == np.float32
+    exact = x.astype(np.float64).mean(axis=(1, 2))
+    bound = (gamma(h * w) * np.abs(x.astype(np.float64)).sum(axis=(1, 2)) + np.abs(exact)) / (h * w) \
+        + np.abs(exact) * 2 ** -24                                     # the sum's, then one rounding of the division
+    assert_within(y, exact, bound, "GAP forward")
+    np.testing.assert_array_equal(global_avg_pool_forward(x.astype(np.float64))[0],
+                                  np.ones(h * w) @ x.astype(np.float64)[0].reshape(h * w, c) / (h * w))
+    gy = rng.standard_normal((n, c)).astype(np.float32)
+    gx = global_avg_pool_backward(gy, shape)
+    np.testing.assert_array_equal(gx, np.broadcast_to((gy * np.float32(1 / (h * w)))[:, None, None, :], shape))
+
+
+def test_row_sums_and_maxima_against_numpy():
+    """row_maxima is NumPy's max along the rows exactly (NaN and infinities included); row_sums within
+    the float32 bound of a sum of C terms."""
+    from float_bounds import assert_within, gamma
+    from minidl.kernels.columns import row_maxima, row_sums
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal((37, 10)) * 50).astype(np.float32)
+    a[3, 4], a[5, 0], a[6, 9] = np.nan, np.inf, -np.inf
+    np.testing.assert_array_equal(row_maxima(a), a.max(axis=1))
+    np.testing.assert_array_equal(row_maxima(a[:, :1]), a[:, 0])
+    finite = np.nan_to_num(a, nan=1.0, posinf=2.0, neginf=-2.0)
+    exact = finite.astype(np.float64).sum(axis=1)
+    assert_within(row_sums(finite), exact, gamma(10) * np.abs(finite.astype(np.float64)).sum(axis=1), "row sums")
+    assert row_sums(finite).shape == (37,) and row_sums(finite).dtype == np.float32
+
+
+def test_softmax_cross_entropy_float32_within_its_bound_of_float64():
+    """The loss and its gradient in float32 against the same computation in float64, at NIN's (128, 10)
+    with logits spread over +-30: errors of a few roundings of exp, a sum of 10, log and a mean."""
+    from float_bounds import gamma
+    rng = np.random.default_rng(5)
+    logits = (rng.standard_normal((128, 10)) * 10).astype(np.float32)
+    labels = rng.integers(0, 10, 128)
+    results = {}
+    for dtype in (np.float32, np.float64):
+        x = minidl.Tensor(logits.astype(dtype), requires_grad=True)
+        loss = F.softmax_cross_entropy(x, labels)
+        loss.backward()
+        results[dtype] = loss.item(), x.grad
+    z = logits.astype(np.float64) - logits.astype(np.float64).max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    # every log-probability: |z| * u (the shift) + a few u from exp, a sum of 10, log and the subtraction
+    term_bound = (np.abs(z) + np.abs(log_p) + 1) * 16 * 2 ** -24
+    loss_bound = term_bound[np.arange(128), labels].mean() + gamma(128) * np.abs(log_p[np.arange(128), labels]).mean()
+    assert abs(results[np.float32][0] - results[np.float64][0]) <= loss_bound
+    p = np.exp(log_p)
+    grad_error = np.abs(results[np.float32][1] - results[np.float64][1])
+    assert (grad_error <= (p * term_bound + 2 ** -24) / 128).all()
+    assert results[np.float32][1].dtype == np.float32

@@ -21,6 +21,7 @@ import weakref
 import numpy as np
 
 from .. import backends as _backend
+from .tensor import Tensor, as_tensor
 
 _grad_enabled = True
 
@@ -56,8 +57,6 @@ class Function:
     requires_grad = True        # until __call__ says otherwise: forward called directly keeps everything
 
     def __call__(self, *inputs):
-        from .tensor import Tensor, as_tensor
-
         tensors = [x if isinstance(x, Tensor) else as_tensor(x) for x in inputs]
         self._check_same_backend(tensors)
         requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
@@ -107,6 +106,8 @@ class Function:
         return type(self).__name__
 
     def _check_same_backend(self, tensors) -> None:
+        if len(tensors) < 2:
+            return
         kinds = {_backend.backend_of(t.data) for t in tensors}
         if len(kinds) > 1:
             where = ", ".join(f"input {i}: {_backend.backend_of(t.data)} {tuple(t.shape)}" for i, t in enumerate(tensors))

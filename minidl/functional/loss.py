@@ -13,6 +13,7 @@ import numpy as np
 from ..backends import get_array_module, is_cupy_array
 from ..engine.function import Function
 from ..engine.tensor import Tensor
+from ..kernels.columns import row_maxima, row_sums
 from ._utils import shape_str
 
 
@@ -62,22 +63,25 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, logits):
         xp = get_array_module(logits)
         n, k = logits.shape
-        self.log_p = _log_softmax(logits, axis=1)
         if not self.labels_checked:
             out_of_range = ((self.labels < 0) | (self.labels >= k)).any()        # a 0-d array: no wait
             self.labels = xp.clip(self.labels, 0, k - 1)                         # so the gather stays inside
-        picked = self.log_p[xp.arange(n), self.labels]
-        loss = -picked.mean(dtype=logits.dtype).astype(logits.dtype)
+        self.rows = xp.arange(n)
+        shifted = logits - row_maxima(logits)[:, None]                           # z = x - max_j x_j
+        exp = xp.exp(shifted)
+        total = row_sums(exp)                                                    # sum_j exp(z_j), (N,)
+        self.probs = exp / total[:, None]                                        # softmax, for backward
+        picked = shifted[self.rows, self.labels] - xp.log(total)                 # log softmax at the labels
+        loss = -(picked.sum(dtype=logits.dtype) / logits.dtype.type(n))
         if not self.labels_checked:
             loss = xp.where(out_of_range, logits.dtype.type(np.nan), loss)
         return loss
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        n = self.log_p.shape[0]
-        grad = xp.exp(self.log_p)
-        grad[xp.arange(n), self.labels] -= 1
-        return grad * (gy / n)
+        scale = gy / self.probs.shape[0]                                         # dL/dloss / N
+        grad = self.probs * scale
+        grad[self.rows, self.labels] -= scale
+        return grad
 
 
 def log_softmax(x, axis: int = -1):
