@@ -106,3 +106,12 @@ def tiny_blocks(monkeypatch):
     the last block shorter."""
     from minidl.kernels import blocking
     monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 700)
+
+
+@pytest.fixture
+def restore_threads():
+    """The thread count (minidl.kernels.threads) as it was before the test, whatever the test set."""
+    from minidl.kernels import threads
+    before = threads.get_num_threads()
+    yield
+    threads.set_num_threads(before)

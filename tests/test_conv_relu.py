@@ -73,13 +73,6 @@ def test_fused_relu_gradcheck(rng, x_shape, w_shape, stride, padding, algorithm)
                                                      activation="relu"), [x, w, b])
 
 
-@pytest.fixture
-def restore_threads():
-    before = threads.get_num_threads()
-    yield
-    threads.set_num_threads(before)
-
-
 @pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
 def test_fused_relu_in_many_blocks_is_exact_for_any_thread_count(monkeypatch, restore_threads, rng, algorithm):
     monkeypatch.setitem(conv_module.COLUMN_BUFFER_BYTES, "numpy", 1)

@@ -5,6 +5,8 @@ Each fast path must give what the plain computation gives: exactly where the ari
 several blocks. ``tiny_blocks`` shrinks the cache budget so that small test arrays go through many
 blocks of uneven size, the way NIN's activations do at full size.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -133,13 +135,6 @@ def test_conv2d_gradcheck_with_col2im_in_blocks(tiny_blocks, rng):
     w = minidl.tensor(rng.standard_normal((4, 3, 3, 2)), requires_grad=True)
     b = minidl.tensor(rng.standard_normal(4), requires_grad=True)
     assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1), [x, w, b])
-
-
-@pytest.fixture
-def restore_threads():
-    before = threads.get_num_threads()
-    yield
-    threads.set_num_threads(before)
 
 
 def _pool_relu_conv_results(rng_seed):
@@ -424,3 +419,32 @@ def test_softmax_cross_entropy_float32_within_its_bound_of_float64():
     grad_error = np.abs(results[np.float32][1] - results[np.float64][1])
     assert (grad_error <= (p * term_bound + 2 ** -24) / 128).all()
     assert results[np.float32][1].dtype == np.float32
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="placing threads needs Linux's sched_setaffinity and two cores to place them on")
+def test_pool_threads_are_placed_off_the_callers_core_and_started_at_once(restore_threads):
+    """With 2 threads the pool's thread is started with the pool and placed on one core, not the one the
+    caller ran on when it handed out the blocks; after set_num_threads a new pool is placed again."""
+    for n in (2, 3):
+        threads.set_num_threads(n)
+        seen = []
+        threads.run_blocks(seen.append, list(range(6)))
+        assert sorted(seen) == list(range(6))
+        assert len(threads._worker_ids) == n - 1
+        caller = threads._placed_for
+        assert caller is not None
+        for tid in threads._worker_ids:
+            placed = os.sched_getaffinity(tid)
+            assert len(placed) == 1 and caller not in placed
+        if n == 3 and len(os.sched_getaffinity(0)) >= 3:          # two workers, two cores of their own
+            assert len({next(iter(os.sched_getaffinity(t))) for t in threads._worker_ids}) == 2
+
+
+def test_place_workers_does_nothing_where_the_core_cannot_be_asked(restore_threads, monkeypatch):
+    """Without sched_getcpu (not Linux) the blocks still run, on threads left where they are."""
+    threads.set_num_threads(2)
+    monkeypatch.setattr(threads, "_current_cpu", lambda: None)
+    seen = []
+    threads.run_blocks(seen.append, list(range(4)))
+    assert sorted(seen) == list(range(4)) and threads._placed_for is None

@@ -196,13 +196,6 @@ def test_winograd_float32_within_its_rounding_bound(rng, tile):
     assert_within(y.numpy(), exact, gamma(n_y) * (y_mag + np.abs(b)[:, None, None]) + 1e-12, "float32 winograd")
 
 
-@pytest.fixture
-def restore_threads():
-    before = threads.get_num_threads()
-    yield
-    threads.set_num_threads(before)
-
-
 def test_winograd_blocks_and_threads_give_identical_results(monkeypatch, restore_threads, rng, tile):
     """Many blocks (a budget of one image), 1, 2 or 3 threads: exactly the same y, dx, dW, db."""
     x, w = rng.standard_normal((7, 4, 6, 7)), rng.standard_normal((3, 4, 3, 3))

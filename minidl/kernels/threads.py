@@ -9,6 +9,15 @@ batch at the same time. :func:`run_blocks` does that for the cache blocks of
 :mod:`minidl.kernels.blocking`: with ``n`` threads, the blocks are cut into
 ``n`` runs of neighbouring blocks, one per thread.
 
+Where the operating system lets a program place its threads (Linux), the pool's
+threads are kept off the core of the thread that hands them the blocks
+(:func:`_place_workers`). Left to the scheduler, a thread woken after a pause is
+often queued on the waker's own core, busy with its share of the blocks, and
+starts only when that share is done or the scheduler moves it milliseconds
+later: on the 2-core machine, 8 blocks of a product after 0.2 s of rest took
+16-19 ms that way and 12-13 ms placed, 12-14 ms either way back to back
+(benchmarks/results/2026-12-04-zen4/probes/thread_placement.log).
+
 Every block writes its own part of the result, so the result is the same
 whatever the number of threads. ``set_num_threads(1)`` (or the environment
 variable ``MINIDL_NUM_THREADS=1``) runs everything on the calling thread.
@@ -37,6 +46,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 _num_threads = None
 _pool = None
+_worker_ids = []                    # native thread ids of the pool's threads
+_placed_for = None                  # the caller's core the workers were last placed around
+_sched_getcpu = None                # libc's sched_getcpu, False where there is none
 _blas = None
 _state = threading.local()          # .inside: this thread is running blocks of a run_blocks call
 
@@ -67,13 +79,61 @@ def set_num_threads(n: int) -> None:
     _num_threads = n
     if _pool is not None:
         _pool.shutdown(wait=True)
-        _pool = None
+    _forget_pool_after_fork()
 
 
 def _forget_pool_after_fork() -> None:
     """A forked child has none of the parent's threads: it starts a pool of its own when it needs one."""
-    global _pool
-    _pool = None
+    global _pool, _placed_for
+    _pool, _placed_for = None, None
+    _worker_ids.clear()
+
+
+def _start_pool() -> ThreadPoolExecutor:
+    """The pool's threads, all started now (not one at a time as work arrives), so that they can be placed."""
+    workers = get_num_threads() - 1
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minidl",
+                              initializer=lambda: _worker_ids.append(threading.get_native_id()))
+    all_started = threading.Barrier(workers + 1)
+    for _ in range(workers):
+        pool.submit(all_started.wait)
+    all_started.wait()
+    return pool
+
+
+def _current_cpu():
+    """The core this thread runs on now (Linux's sched_getcpu), or None where that cannot be asked."""
+    global _sched_getcpu
+    if _sched_getcpu is None:
+        try:
+            import ctypes
+            _sched_getcpu = ctypes.CDLL(None).sched_getcpu
+        except (OSError, AttributeError, TypeError):
+            _sched_getcpu = False
+    cpu = _sched_getcpu() if _sched_getcpu else -1
+    return cpu if cpu >= 0 else None
+
+
+def _place_workers() -> None:
+    """Put each pool thread on a core of its own other than the caller's (Linux; elsewhere nothing).
+
+    Worker k gets the k-th of the caller's allowed cores with the caller's own left out. They are
+    placed again only when the caller has moved to another core. A core the system refuses (a
+    container's limits) leaves that thread where it was.
+    """
+    global _placed_for
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    cpu = _current_cpu()
+    if cpu is None or cpu == _placed_for:
+        return
+    others = sorted(os.sched_getaffinity(0) - {cpu})
+    for k, tid in enumerate(_worker_ids if others else []):
+        try:
+            os.sched_setaffinity(tid, {others[k % len(others)]})
+        except OSError:
+            pass
+    _placed_for = cpu
 
 
 def single_threaded_blas():
@@ -121,7 +181,8 @@ def run_blocks(fn, blocks) -> None:
             _run_all(fn, blocks)
             return
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=get_num_threads() - 1, thread_name_prefix="minidl")
+            _pool = _start_pool()
+        _place_workers()
         cuts = [len(blocks) * i // n for i in range(n + 1)]
         runs = [blocks[cuts[i]:cuts[i + 1]] for i in range(n)]
         pending = [_pool.submit(_run_all, fn, run) for run in runs[1:]]
