@@ -15,7 +15,7 @@ threads are kept off the core of the thread that hands them the blocks
 often queued on the waker's own core, busy with its share of the blocks, and
 starts only when that share is done or the scheduler moves it milliseconds
 later: on the 2-core machine, 8 blocks of a product after 0.2 s of rest took
-16-19 ms that way and 12-13 ms placed, 12-14 ms either way back to back
+15.7-19.1 ms that way and 12.3-13.3 ms placed, 11.7-14.1 ms either way back to back
 (benchmarks/results/2026-12-04-zen4/probes/thread_placement.log).
 
 Every block writes its own part of the result, so the result is the same
