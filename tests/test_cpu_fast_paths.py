@@ -14,9 +14,10 @@ import minidl
 import minidl.functional as F
 from minidl.kernels import blocking, threads
 from minidl.functional import conv as conv_module
-from minidl.kernels.im2col import col2im, window
+from minidl.kernels.im2col import col2im, im2col, window
 
 from conftest import channels_last, layouts, make_tensor
+from float_bounds import assert_within, gamma
 from test_pooling import naive_pool
 
 
@@ -448,3 +449,46 @@ def test_place_workers_does_nothing_where_the_core_cannot_be_asked(restore_threa
     seen = []
     threads.run_blocks(seen.append, list(range(4)))
     assert sorted(seen) == list(range(4)) and threads._placed_for is None
+
+
+def test_im2col_into_the_leading_columns_of_a_wider_matrix(rng):
+    """The patches land in the first kh*kw*C columns, exactly as im2col's own array; the rest is left alone."""
+    x = rng.standard_normal((3, 5, 4, 2))                                  # (N, H, W, C)
+    expected = im2col(x, 3, 2, 2, 1, 1, 0).reshape(-1, 3 * 2 * 2)         # Ho = 3, Wo = 3
+    wide = np.full((expected.shape[0], expected.shape[1] + 2), 7.0)
+    im2col(x, 3, 2, 2, 1, 1, 0, out=wide)
+    np.testing.assert_array_equal(wide[:, :-2], expected)
+    assert (wide[:, -2:] == 7.0).all()
+    for bad in (np.zeros((expected.shape[0] + 1, 20)), np.zeros((expected.shape[0], 11)),
+                np.zeros((expected.shape[0], 30))[:, ::2]):
+        with pytest.raises(ValueError, match=r"im2col: out must be a row-major matrix of 27 rows"):
+            im2col(x, 3, 2, 2, 1, 1, 0, out=bad)
+
+
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_conv_bias_in_the_product_equals_the_bias_added_and_the_summed_gradient(tiny_blocks, rng, activation):
+    """An im2col convolution carries its bias as one more column of the product (a column of ones in cols):
+    y is conv-without-bias + b, and dB the column sums of dL/dy (masked where the ReLU cut), each within
+    the float64 rounding bound of its sum, over many blocks; dx and dW as without the bias."""
+    x = channels_last(rng.standard_normal((6, 3, 7, 5)))
+    w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    gy = channels_last(rng.standard_normal((6, 4, 7, 5)))
+    results = {}
+    for with_bias in (True, False):
+        xt, wt = make_tensor(x, requires_grad=True), minidl.tensor(w, requires_grad=True)
+        bt = minidl.tensor(b, requires_grad=True) if with_bias else None
+        y = F.conv2d(xt, wt, bt, padding=1, algorithm="im2col", activation=activation)
+        if not with_bias:                                                   # add b, then the ReLU, the plain way
+            y = F.conv2d(xt, wt, None, padding=1, algorithm="im2col") + minidl.tensor(b.reshape(1, 4, 1, 1))
+            y = F.relu(y) if activation == "relu" else y
+        y.backward(gy)
+        results[with_bias] = (y.numpy(), xt.grad, wt.grad, None if bt is None else bt.grad)
+    (y, gx, gw, gb), (y_ref, gx_ref, gw_ref, _) = results[True], results[False]
+    # each y is a sum of 27 products and b, in either order: both within gamma_28 sum|terms| of the exact one
+    magnitudes = F.conv2d(make_tensor(np.abs(x)), minidl.tensor(np.abs(w)), minidl.tensor(np.abs(b)), padding=1)
+    assert_within(y, y_ref, 2 * gamma(3 * 3 * 3 + 1, np.float64) * magnitudes.numpy(), "y")
+    masked = gy * (y_ref > 0) if activation == "relu" else gy
+    pixels = gy.shape[0] * gy.shape[2] * gy.shape[3]
+    assert_within(gb, masked.sum(axis=(0, 2, 3)), gamma(pixels, np.float64) * np.abs(masked).sum(axis=(0, 2, 3)), "dB")
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-12, atol=1e-12)

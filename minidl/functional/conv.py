@@ -10,6 +10,13 @@ How it is computed (channels-last inside, see minidl/kernels/layout.py):
 * general kernel: im2col turns x into cols (N*Ho*Wo, kh*kw*C); then
   ``y = cols @ W_mat.T`` is one matrix product, with W_mat (O, kh*kw*C).
   Backward: ``dW_mat = dy.T @ cols``, ``dcols = dy @ W_mat``, then col2im.
+  The bias rides in the same products (NumPy): cols gets one more column, of
+  ones, and W_mat one more column, b, so ``[cols | 1] @ [W_mat | b].T`` is
+  ``cols @ W_mat.T + b``, and ``dy.T @ [cols | 1]`` is ``[dW_mat | dB]``, dB
+  being the column sums of dy. No pass of its own over y or dy for the bias
+  (NIN's first layer, forward + backward at batch 64 on a 2-core Intel
+  machine: 40.7 -> 28.3 ms; benchmarks/results/2026-12-05-intel/probes/
+  conv1_bias_column.log). CuPy adds the bias with a kernel of its own.
 * 1x1 kernel, stride 1, no padding ("cross-channel parametric pooling" in
   NIN): every pixel's channel vector goes through the same fully connected
   layer, so ``y = x_mat @ W.T`` with x_mat (N*H*W, C), no im2col at all.
@@ -153,19 +160,23 @@ class Conv2d(Function):
         self.x_nhwc = to_nhwc(x)
         self.weight = weight
         backend = "cupy" if is_cupy_array(x) else "numpy"
-        self.plan = None
+        self.plan, self.bias_column = None, False
         if choose_algorithm(self.algorithm, backend, c, (kh, kw), self.stride, n) == "winograd":
             self.plan = WinogradPlan((h, w), weight.shape, self.padding, xp, x.dtype)
             return self._forward_winograd(xp, bias)
         self.w_mat = weight.transpose(0, 2, 3, 1).reshape(o, kh * kw * c)    # (O, kh*kw*C), (i, j, c) order
+        # NumPy, a kernel wider than 1x1: the bias rides in the product as one more column of W, against a
+        # column of ones in cols (see the module docstring)
+        self.bias_column = bias is not None and xp is np and not self.pointwise
+        w_product = xp.concatenate([self.w_mat, bias[:, None]], axis=1) if self.bias_column else self.w_mat
 
         pixels = self.out_hw[0] * self.out_hw[1]
         y = xp.empty((n * pixels, o), dtype=x.dtype)
 
-        def one_block(images):                       # columns -> product -> bias, while in the cache
+        def one_block(images):                       # columns -> product (-> bias), while in the cache
             rows = slice(images.start * pixels, images.stop * pixels)
-            xp.matmul(self._columns(xp, images), self.w_mat.T, out=y[rows])
-            if bias is not None:
+            xp.matmul(self._columns(xp, images), w_product.T, out=y[rows])
+            if bias is not None and not self.bias_column:
                 xp.add(y[rows], bias, out=y[rows])
             if self.activation == "relu":
                 relu_into(y[rows], out=y[rows])
@@ -206,16 +217,21 @@ class Conv2d(Function):
         return [slice(start, stop) for start, stop in _image_chunks(n, per_image, backend)]
 
     def _columns(self, xp, images):
-        """cols (rows, kh*kw*C) of these images: a view of x for a 1x1 kernel, else im2col into a scratch buffer."""
+        """cols (rows, kh*kw*C) of these images: a view of x for a 1x1 kernel, else im2col into a scratch buffer,
+        with one more column of ones, (rows, kh*kw*C + 1), where the bias rides in the product."""
         x = self.x_nhwc[images]
         n, _, _, c = x.shape
         if self.pointwise:
             return x.reshape(-1, c)
         _, _, kh, kw = self.weight.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
-        size = n * self.out_hw[0] * self.out_hw[1] * kh * kw * c
-        cols = im2col(x, kh, kw, sh, sw, ph, pw, out=scratch_buffer(xp, "cols", size, x.dtype))
-        return cols.reshape(-1, kh * kw * c)
+        rows, depth = n * self.out_hw[0] * self.out_hw[1], kh * kw * c
+        width = depth + 1 if self.bias_column else depth
+        cols = scratch_buffer(xp, "cols", rows * width, x.dtype).reshape(rows, width)
+        im2col(x, kh, kw, sh, sw, ph, pw, out=cols)                         # the patches, into the first columns
+        if self.bias_column:
+            cols[:, depth] = 1
+        return cols
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -226,7 +242,9 @@ class Conv2d(Function):
         gx = gw = gb = None
         groups = _groups(self._blocks(), WEIGHT_GRAD_GROUPS)
         gb_parts = None
-        if need_b and self.activation is None:
+        if need_b and self.bias_column:
+            pass                                     # dB is the last column of dW's product (_backward_im2col)
+        elif need_b and self.activation is None:
             gb = blocked_column_sums(xp, batch_blocks(xp, gy_mat.shape[0], gy_mat[0].nbytes),
                                      lambda rows: column_sums(gy_mat[rows]), o).astype(gy.dtype, copy=False)
         elif need_b:                                 # dL/dy is masked block by block: so are its column sums
@@ -234,7 +252,9 @@ class Conv2d(Function):
         if self.plan is not None:
             gx, gw = self._backward_winograd(xp, gy_mat, groups, gb_parts, need_x, need_w)
         else:
-            gx, gw = self._backward_im2col(xp, gy_mat, groups, gb_parts, need_x, need_w)
+            gx, gw, gb_column = self._backward_im2col(xp, gy_mat, groups, gb_parts, need_x, need_w,
+                                                      need_b and self.bias_column)
+            gb = gb if gb_column is None else gb_column
         if gb_parts is not None:
             gb = gb_parts.sum(axis=0).astype(gy.dtype)
         return (gx, gw, gb)[:len(self.needs_grad)]
@@ -252,18 +272,22 @@ class Conv2d(Function):
             gb_part += column_sums(masked)
         return masked
 
-    def _backward_im2col(self, xp, gy_mat, groups, gb_parts, need_x: bool, need_w: bool):
-        """(gx, gw) by the column matrices, block by block (see the module docstring)."""
+    def _backward_im2col(self, xp, gy_mat, groups, gb_parts, need_x: bool, need_w: bool, need_b: bool):
+        """(gx, gw, gb) by the column matrices, block by block (see the module docstring); gb only where cols
+        carry the bias's column of ones: the last column of dW's product (else None)."""
         o, c, kh, kw = self.weight.shape
         n, h, w, _ = self.x_nhwc.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
-        gw_parts = xp.empty((len(groups), o, kh * kw * c), dtype=gy_mat.dtype) if need_w else None
+        depth = kh * kw * c
+        width = depth + 1 if self.bias_column else depth
+        need_product = need_w or need_b                                     # dy^T cols
+        gw_parts = xp.empty((len(groups), o, width), dtype=gy_mat.dtype) if need_product else None
         gx_nhwc = xp.empty((n, h, w, c), dtype=gy_mat.dtype) if need_x else None
 
         def one_group(g):                            # this group's share of dW, and dx of its images
             for k, images in enumerate(groups[g]):
                 gy_rows = self._block_grad(xp, gy_mat, images, None if gb_parts is None else gb_parts[g])
-                if need_w:                                                  # dW += dy^T cols
+                if need_product:                                            # dW += dy^T cols
                     if k == 0:
                         xp.matmul(gy_rows.T, self._columns(xp, images), out=gw_parts[g])
                     else:
@@ -278,13 +302,16 @@ class Conv2d(Function):
                     col2im(gcols.reshape(images.stop - images.start, *self.out_hw, kh, kw, c),
                            (images.stop - images.start, h, w, c), sh, sw, ph, pw, out=gx_nhwc[images])
         _run(xp, one_group, list(range(len(groups))))
-        gw = gx = None
-        if need_w:
+        gw = gx = gb = None
+        if need_product:
             gw_mat = gw_parts.sum(axis=0) if len(groups) > 1 else gw_parts[0]
-            gw = gw_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()  # back to (O, C, kh, kw)
+            if need_w:
+                gw = gw_mat[:, :depth].reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()  # (O, C, kh, kw)
+            if need_b:
+                gb = gw_mat[:, depth].copy()                                # dy^T times the column of ones
         if need_x:
             gx = from_nhwc(gx_nhwc)
-        return gx, gw
+        return gx, gw, gb
 
     def _backward_winograd(self, xp, gy_mat, groups, gb_parts, need_x: bool, need_w: bool):
         """(gx, gw) through the Winograd tiles; dL/dU summed over the blocks as dW is for im2col."""

@@ -70,7 +70,9 @@ def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int =
     """(N, H, W, C) -> cols (N, Ho, Wo, kh, kw, C); reshape to (N*Ho*Wo, kh*kw*C) for the product.
 
     The copy reads runs of kw*C contiguous numbers (one patch row) at a time.
-    ``out``: an optional preallocated buffer of at least that many elements, reused across calls.
+    ``out``: an optional preallocated buffer of at least that many elements, reused across calls; or a
+    row-major matrix (N*Ho*Wo, width >= kh*kw*C) whose first kh*kw*C columns receive the patches
+    (the result is then a view of those columns).
     """
     xp = get_array_module(x)
     n, h, w, c = x.shape
@@ -79,6 +81,8 @@ def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int =
     shape = (n, out_h, out_w, kh, kw, c)
     if out is None:
         cols = xp.empty(shape, dtype=x.dtype)
+    elif out.ndim == 2:
+        cols = _leading_columns(out, shape)
     else:
         cols = out.reshape(-1)[:n * out_h * out_w * kh * kw * c].reshape(shape)
     view = patches(x_padded, kh, kw, sh, sw, out_h, out_w)
@@ -87,6 +91,18 @@ def im2col(x, kh: int, kw: int, sh: int = 1, sw: int = 1, ph: int = 0, pw: int =
         cols[block] = view[block]
     run_blocks(copy, batch_blocks(xp, n, cols[0].nbytes))       # images shared between the cores
     return cols
+
+
+def _leading_columns(matrix, shape):
+    """The (N, Ho, Wo, kh, kw, C) view of the first kh*kw*C columns of a row-major matrix (N*Ho*Wo, width)."""
+    n, out_h, out_w, kh, kw, c = shape
+    rows, width = matrix.shape
+    if rows != n * out_h * out_w or width < kh * kw * c or matrix.strides[1] != matrix.itemsize:
+        raise ValueError(f"im2col: out must be a row-major matrix of {n * out_h * out_w} rows and at least "
+                         f"{kh * kw * c} columns, got shape {matrix.shape} with strides {matrix.strides}")
+    row, item = matrix.strides
+    return get_array_module(matrix).lib.stride_tricks.as_strided(
+        matrix, shape=shape, strides=(out_h * out_w * row, out_w * row, row, kw * c * item, c * item, item))
 
 
 def col2im(cols, input_shape, sh: int = 1, sw: int = 1, ph: int = 0, pw: int = 0, out=None):
