@@ -125,8 +125,9 @@ def _accumulate(leaf, g) -> None:
         return
     if leaf.grad is None:
         # A copy: the same array may be the gradient of several inputs (x + y hands gz to both)
-        # or the caller's own array, and optimizers update .grad-derived buffers in place.
-        leaf.grad = g.copy()
+        # or the caller's own array, and optimizers update .grad-derived buffers in place. In g's
+        # own memory order: a channels-last gradient stays channels-last (no transposing copy).
+        leaf.grad = g.copy(order="K")
     else:
         leaf.grad = _as_array(leaf.grad + g)
 
