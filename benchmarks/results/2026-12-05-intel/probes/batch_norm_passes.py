@@ -1,6 +1,10 @@
 """Batch norm (+ReLU) of NIN's largest layer (192x32x32, batch 128), forward and backward: the kernel of
 commit e3b5654 (read with git show) against the working tree's, in interleaved rounds, and both against
-float64 (the error of y and dx, in units of the largest |value|). Run from the repository root."""
+float64 (the error of y and dx, in units of the largest |value|). Run from the repository root.
+
+batch_norm_passes.log was made with batch_norm_one_pass.diff applied to the working tree (`git apply`):
+the statistics in one pass over x (each block centred on its own mean, the blocks combined in float64).
+It gave nothing measurable, and the diff was not kept."""
 import subprocess, sys, time, types, numpy as np
 sys.path.insert(0, '.')
 from minidl.kernels.host_memory import keep_freed_memory

@@ -1,7 +1,9 @@
 """The cache block's size on this machine (2 MiB of L2 per core): batch norm + ReLU (192x32x32, batch 128),
 max pooling (96x32x32 at batch 128) and ReLU's backward, forward and backward, with
 minidl.kernels.blocking.CACHE_BLOCK_BYTES set to each budget in turn (interleaved rounds).
-Run from the repository root."""
+Run from the repository root. Bigger blocks won here, though three
+1 MiB arrays overflow the 2 MiB L2: with small blocks the two threads pay more in handing each other
+Python's lock between NumPy calls than they save in the cache."""
 import sys, time, numpy as np
 sys.path.insert(0, '.')
 from minidl.kernels.host_memory import keep_freed_memory
