@@ -217,8 +217,8 @@ class Conv2d(Function):
         return [slice(start, stop) for start, stop in _image_chunks(n, per_image, backend)]
 
     def _columns(self, xp, images):
-        """cols (rows, kh*kw*C) of these images: a view of x for a 1x1 kernel, else im2col into a scratch buffer,
-        with one more column of ones, (rows, kh*kw*C + 1), where the bias rides in the product."""
+        """cols (rows, kh*kw*C) of these images: a view of x for a 1x1 kernel, else im2col into a scratch buffer;
+        where the bias rides in the product (``self.bias_column``), one more column, of ones: (rows, kh*kw*C + 1)."""
         x = self.x_nhwc[images]
         n, _, _, c = x.shape
         if self.pointwise:
