@@ -66,7 +66,6 @@ def test_leaf_gradient_does_not_alias_the_callers_gradient(rng):
     np.testing.assert_array_equal(x.grad, np.ones((2, 2)))
 
 
-
 def test_leaf_gradient_keeps_the_memory_order_of_its_gradient(rng):
     """A channels-last input's gradient (through an op that keeps the layout) is copied channels-last."""
     x = minidl.tensor(channels_last(rng.standard_normal((2, 3, 4, 5))), requires_grad=True)
@@ -74,6 +73,7 @@ def test_leaf_gradient_keeps_the_memory_order_of_its_gradient(rng):
     F.relu(x).backward(gy)
     assert is_channels_last(x.grad) and not np.shares_memory(x.grad, gy)
     np.testing.assert_array_equal(x.grad, gy * (x.data > 0))
+
 
 # ---------------------------------------------------------------------------- broadcasting
 def test_broadcasting_backward_sums_to_the_input_shape(rng):

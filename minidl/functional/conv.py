@@ -242,19 +242,20 @@ class Conv2d(Function):
         gx = gw = gb = None
         groups = _groups(self._blocks(), WEIGHT_GRAD_GROUPS)
         gb_parts = None
-        if need_b and self.bias_column:
-            pass                                     # dB is the last column of dW's product (_backward_im2col)
-        elif need_b and self.activation is None:
+        # dB: the last column of dW's product where cols carry the bias's ones (_backward_im2col), else column sums
+        need_b_sums = need_b and not self.bias_column
+        if need_b_sums and self.activation is None:
             gb = blocked_column_sums(xp, batch_blocks(xp, gy_mat.shape[0], gy_mat[0].nbytes),
                                      lambda rows: column_sums(gy_mat[rows]), o).astype(gy.dtype, copy=False)
-        elif need_b:                                 # dL/dy is masked block by block: so are its column sums
+        elif need_b_sums:                            # dL/dy is masked block by block: so are its column sums
             gb_parts = xp.zeros((len(groups), o), dtype=np.float64)
         if self.plan is not None:
             gx, gw = self._backward_winograd(xp, gy_mat, groups, gb_parts, need_x, need_w)
         else:
             gx, gw, gb_column = self._backward_im2col(xp, gy_mat, groups, gb_parts, need_x, need_w,
                                                       need_b and self.bias_column)
-            gb = gb if gb_column is None else gb_column
+            if gb_column is not None:
+                gb = gb_column
         if gb_parts is not None:
             gb = gb_parts.sum(axis=0).astype(gy.dtype)
         return (gx, gw, gb)[:len(self.needs_grad)]
