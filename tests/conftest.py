@@ -103,9 +103,11 @@ def make_tensor(a, xp=np, requires_grad=False):
 @pytest.fixture
 def tiny_blocks(monkeypatch):
     """A cache budget of 700 bytes (minidl/kernels/blocking.py): one to a few images (or rows) per block,
-    the last block shorter."""
-    from minidl.kernels import blocking
+    the last block shorter; and tiles of 8 values (minidl/kernels/tiles.py): two rows of 3 or 4
+    channels, one of more, so that blocks hold several tiles and a rest."""
+    from minidl.kernels import blocking, tiles
     monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 700)
+    monkeypatch.setattr(tiles, "TILE_VALUES", 8)
 
 
 @pytest.fixture

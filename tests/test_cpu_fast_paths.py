@@ -12,7 +12,7 @@ import pytest
 
 import minidl
 import minidl.functional as F
-from minidl.kernels import blocking, threads
+from minidl.kernels import blocking, threads, tiles
 from minidl.functional import conv as conv_module
 from minidl.kernels.im2col import col2im, im2col, window
 
@@ -28,6 +28,50 @@ def test_batch_blocks_cover_the_range_once_in_order():
         assert covered == list(range(n))
         assert all(b.stop - b.start >= 1 for b in blocks)
         assert all((b.stop - b.start) * item <= max(budget, item) for b in blocks)
+
+
+def test_batch_blocks_hold_a_multiple_of_the_tile_rows_but_the_last():
+    for n, item, budget, multiple in [(100, 3, 30, 4), (100, 3, 5, 4), (7, 1, 100, 3), (9, 2, 8, 1), (5, 1, 1, 8)]:
+        blocks = blocking.batch_blocks(np, n, item, budget, multiple=multiple)
+        covered = [i for b in blocks for i in range(b.start, b.stop)]
+        assert covered == list(range(n))
+        assert all((b.stop - b.start) % multiple == 0 for b in blocks[:-1])
+        assert all(b.stop - b.start >= 1 for b in blocks)
+    assert [b.stop - b.start for b in blocking.batch_blocks(np, 100, 3, 30, multiple=4)] == [8] * 12 + [4]
+    assert [b.stop - b.start for b in blocking.batch_blocks(np, 10, 3, 5, multiple=4)] == [4, 4, 2]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tile_values,channels,rows", [(8, 3, 11), (8, 5, 7), (64, 7, 40), (12288, 192, 70),
+                                                       (8, 1, 13), (12288, 1, 5000)])
+def test_tile_applies_the_vector_to_every_row_as_broadcasting_does(monkeypatch, rng, dtype, tile_values,
+                                                                   channels, rows):
+    """Whole tiles and a rest, in place or not, four ufuncs, a strided block: bit for bit the broadcast."""
+    from minidl.kernels import tiles
+    monkeypatch.setattr(tiles, "TILE_VALUES", tile_values)
+    vector = rng.standard_normal(channels).astype(dtype)
+    tile = tiles.Tile(vector)
+    assert tile.rows == max(1, tile_values // channels) and tile.row.shape == (1, tile.rows * channels)
+    a = rng.standard_normal((rows, channels)).astype(dtype)
+    a[::3] = np.nan                                                 # NaNs go through as in NumPy
+    for ufunc in (np.subtract, np.multiply, np.add, np.maximum):
+        expected = ufunc(a, vector)
+        out = np.empty_like(a)
+        tile.apply(ufunc, a, out)
+        np.testing.assert_array_equal(out, expected)
+        inplace = a.copy()
+        tile.apply(ufunc, inplace, inplace)
+        np.testing.assert_array_equal(inplace, expected)
+        strided = np.empty((2 * rows, channels), dtype)[::2]      # not contiguous: the broadcast itself
+        tile.apply(ufunc, a, strided)
+        np.testing.assert_array_equal(strided, expected)
+    np.testing.assert_array_equal(tile.row, np.tile(vector, tile.rows)[None, :])   # the tile is never written
+
+
+def test_tile_says_which_block_it_cannot_take(rng):
+    from minidl.kernels.tiles import Tile
+    with pytest.raises(ValueError, match=r"Tile.apply: a block with 5 values in its last axis expected, got shape \(4, 3\)"):
+        Tile(np.ones(5)).apply(np.add, np.ones((4, 3)), np.empty((4, 3)))
 
 
 def test_batch_blocks_default_budget_is_read_at_call_time(tiny_blocks):
@@ -214,23 +258,24 @@ def _batch_norm_by_hand(x, gamma, beta, eps):
 @pytest.mark.parametrize("activation", [None, "relu"])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_in_blocks_gradcheck(tiny_blocks, rng, training, activation):
-    x = make_tensor(channels_last(rng.standard_normal((4, 3, 5, 6))), requires_grad=True)
+    x = make_tensor(channels_last(rng.standard_normal((5, 3, 5, 5))), requires_grad=True)
     g = minidl.tensor(rng.standard_normal(3), requires_grad=True)
     b = minidl.tensor(rng.standard_normal(3), requires_grad=True)
     rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
-    assert len(blocking.batch_blocks(np, 4 * 5 * 6, 3 * 8)) > 4
+    blocks = blocking.batch_blocks(np, 5 * 5 * 5, 3 * 8, multiple=tiles.tile_rows(3))
+    assert len(blocks) > 4 and (blocks[-1].stop - blocks[-1].start) % tiles.tile_rows(3)   # a rest in the last
     assert minidl.gradcheck(lambda x, g, b: F.batch_norm2d(x, rm.copy(), rv.copy(), g, b, training=training,
                                                            activation=activation), [x, g, b])
 
 
 def test_batch_norm_in_blocks_matches_the_formula_and_updates_running_statistics(tiny_blocks, rng):
-    x = 3.0 + 2.0 * rng.standard_normal((5, 4, 6, 7))
+    x = 3.0 + 2.0 * rng.standard_normal((5, 4, 5, 7))                # 175 rows: the last block ends in a rest
     gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
     rm, rv = np.zeros(4), np.ones(4)
     y = F.batch_norm2d(make_tensor(channels_last(x)), rm, rv, minidl.tensor(gamma), minidl.tensor(beta),
                        training=True, momentum=0.1, eps=1e-5)
     np.testing.assert_allclose(y.numpy(), _batch_norm_by_hand(x, gamma, beta, 1e-5), rtol=1e-12, atol=1e-12)
-    m = 5 * 6 * 7
+    m = 5 * 5 * 7
     np.testing.assert_allclose(rm, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-12)
     np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(axis=(0, 2, 3)) * m / (m - 1), rtol=1e-12)
 
@@ -339,21 +384,30 @@ def test_conv_in_blocks_on_threads_gradcheck_and_scratch_reuse(monkeypatch, rest
         assert minidl.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=p), [x, w, b])
 
 
-def test_relu_kernels_give_numpys_values_and_leave_the_zeros_untouched():
-    """relu_into compares with a block of zeros instead of the scalar 0: the same values, NaN, -0.0 and
-    infinities included, in place or not; the shared zeros stay zeros; relu_grad_into masks where y > 0."""
-    from minidl.kernels.blocking import zeros_buffer
+@pytest.mark.parametrize("size", [8, 12288 * 2 + 7])
+def test_relu_kernels_give_numpys_values_and_leave_the_zeros_untouched(rng, size):
+    """relu_into compares with a tile of zeros instead of the scalar 0: the same values, NaN, -0.0 and
+    infinities included, in place or not, whole tiles and a rest, strided arrays; the shared zeros stay
+    zeros; relu_grad_into masks where y > 0."""
+    from minidl.kernels import relu as relu_kernels
     from minidl.kernels.relu import relu_grad_into, relu_into
     for dtype in (np.float32, np.float64):
-        x = np.array([[-2.0, -0.0, 0.0, 3.5], [np.nan, -np.inf, np.inf, 1e-40]], dtype=dtype)
+        special = np.array([-2.0, -0.0, 0.0, 3.5, np.nan, -np.inf, np.inf, 1e-40], dtype=dtype)
+        x = np.concatenate([special, rng.standard_normal(size - 8).astype(dtype)]).reshape(-1, 1) if size > 8 \
+            else special.reshape(2, 4)
         out = np.empty_like(x)
         relu_into(x, out=out)
         np.testing.assert_array_equal(out, np.maximum(x, 0))
-        assert np.isnan(out[1, 0])
+        assert np.isnan(out.reshape(-1)[4])
         inplace = x.copy()
         relu_into(inplace, out=inplace)
         np.testing.assert_array_equal(inplace, out)
-        assert not zeros_buffer(x.size, dtype).any()
+        strided = np.empty((2,) + x.shape, dtype)[:, ::-1][0]
+        relu_into(x[::-1], out=strided)
+        np.testing.assert_array_equal(strided, np.maximum(x[::-1], 0))
+        assert not relu_kernels._zero_tiles[np.dtype(dtype)].row.any()
+        x = x.reshape(2, 4) if size == 8 else x[:8].reshape(2, 4)
+        out = np.maximum(x, 0)
         gy = np.arange(8, dtype=dtype).reshape(2, 4) + 1
         grad = np.empty_like(gy)
         relu_grad_into(gy, out, out=grad)

@@ -20,8 +20,9 @@ that fit in the cache, shared between the cores (:mod:`minidl.kernels.blocking`,
 x - mu is never stored: each pass that needs it recomputes it in the block, which costs less
 than writing a whole array out to memory and reading it back. The forward pass reads x three
 times (the mean, the variance, y); the backward reads dL/dy and x twice (its two per-channel
-sums, then dx). An op between a block and a per-channel vector runs against the vector repeated
-into as many rows as the block has: NumPy's loop for two arrays is faster than its broadcast one.
+sums, then dx). An op between a block and a per-channel vector runs against a *tile*, the vector
+repeated over a few dozen rows (:mod:`minidl.kernels.tiles`): NumPy then runs its plain loop over
+long rows, and the tile stays in the cache beside the block.
 """
 from __future__ import annotations
 
@@ -35,13 +36,8 @@ from ..kernels.columns import blocked_column_sums, column_dots, column_sums
 from ..kernels.layout import from_nhwc, to_nhwc
 from ..kernels.relu import relu_grad_into, relu_into
 from ..kernels.threads import run_blocks
+from ..kernels.tiles import Tile, tile_rows
 from ._utils import shape_str
-
-
-def _repeated_rows(xp, vector, rows: int):
-    """(rows, C): ``vector`` (C,) in every row, for ops with a block of up to ``rows`` rows (sliced to the
-    block's). On CuPy, where broadcasting costs nothing, the vector as one row (1, C)."""
-    return np.tile(vector, (rows, 1)) if xp is np else vector[None, :]
 
 
 class BatchNorm2d(Function):
@@ -60,14 +56,14 @@ class BatchNorm2d(Function):
         c = self.shape[3]
         self.x2 = x2 = x_nhwc.reshape(-1, c)                           # (M, C)
         m = x2.shape[0]
-        self.blocks = blocks = batch_blocks(xp, m, x2[0].nbytes)        # rows that fit in the cache
-        rows = blocks[0].stop - blocks[0].start
+        # rows that fit in the cache, a whole number of tiles (kernels/tiles.py) in each
+        self.blocks = blocks = batch_blocks(xp, m, x2[0].nbytes, multiple=tile_rows(c))
         if self.training:
             mean = (blocked_column_sums(xp, blocks, lambda b: column_sums(x2[b]), c) / m).astype(x.dtype)
-            mean_rows = _repeated_rows(xp, mean, rows)
+            self.mean_tile = Tile(mean)
 
             def squares(b):                                             # sum (x - mean)^2 of a block
-                centered = self._centered(xp, b, mean_rows)
+                centered = self._centered(xp, b)
                 return column_dots(centered, centered)
             var = blocked_column_sums(xp, blocks, squares, c) / m      # biased variance, two passes
             if self.running_mean is not None:
@@ -78,31 +74,28 @@ class BatchNorm2d(Function):
                 self.running_var += mom * var * (m / max(m - 1, 1))
         else:                                                           # statistics in x's dtype, so y keeps it
             mean, var = (stat.astype(x.dtype, copy=False) for stat in (self.running_mean, self.running_var))
-            mean_rows = _repeated_rows(xp, mean, rows)
-        self.mean_rows = mean_rows
+            self.mean_tile = Tile(mean)
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
         self.weight = weight
-        scale_rows = _repeated_rows(xp, weight * self.inv_std, rows)
-        bias_rows = _repeated_rows(xp, bias, rows)
+        scale, beta = Tile(weight * self.inv_std), Tile(bias)
         y = xp.empty_like(x2)
 
         def normalize(b):                                               # y = (x - mean) * scale + beta
             out = y[b]
-            n = out.shape[0]
-            xp.subtract(x2[b], mean_rows[:n], out=out)
-            xp.multiply(out, scale_rows[:n], out=out)
-            xp.add(out, bias_rows[:n], out=out)
+            self.mean_tile.apply(xp.subtract, x2[b], out)
+            scale.apply(xp.multiply, out, out)
+            beta.apply(xp.add, out, out)
             if self.activation == "relu":
                 relu_into(out, out=out)
         run_blocks(normalize, blocks)
         self.y2 = y if self.activation == "relu" else None              # for the backward's mask
         return from_nhwc(y.reshape(self.shape))
 
-    def _centered(self, xp, b, mean_rows):
+    def _centered(self, xp, b):
         """x - mean of the rows ``b``, in this thread's scratch buffer (valid until its next call)."""
         x = self.x2[b]
         centered = scratch_array(xp, "bn_centered", x.shape, x.dtype)
-        xp.subtract(x, mean_rows[:x.shape[0]], out=centered)
+        self.mean_tile.apply(xp.subtract, x, centered)
         return centered
 
     def backward(self, gy):
@@ -111,7 +104,6 @@ class BatchNorm2d(Function):
         g2 = to_nhwc(gy).reshape(-1, c)
         m = g2.shape[0]
         blocks = self.blocks
-        rows = blocks[0].stop - blocks[0].start
         gx = xp.empty_like(g2)
         fused = self.activation == "relu"
 
@@ -123,31 +115,30 @@ class BatchNorm2d(Function):
             return gx[b]
 
         scale = self.weight * self.inv_std                              # d y / d x in eval mode
-        scale_rows = _repeated_rows(xp, scale, rows)
+        scale_tile = Tile(scale)
 
         def sums(b):                                                    # [sum g, sum g * (x - mean)] of a block
             g = grad_out(b)
-            return xp.concatenate([column_sums(g), column_dots(g, self._centered(xp, b, self.mean_rows))])
+            return xp.concatenate([column_sums(g), column_dots(g, self._centered(xp, b))])
         both = blocked_column_sums(xp, blocks, sums, 2 * c).astype(gy.dtype)   # one visit of dL/dy for both
         gbeta, g_dot_centered = both[:c], both[c:]
         ggamma = g_dot_centered * self.inv_std                          # sum of g * xhat
         # training: dx = scale * (g - mean(g) - xhat * mean(g * xhat)), as g*scale + (x - mean)*a + b;
         # evaluation: the statistics are constants, dx = g * scale
-        a_rows = _repeated_rows(xp, -scale * self.inv_std * ggamma / m, rows)
-        b_rows = _repeated_rows(xp, -scale * gbeta / m, rows)
+        a_tile = Tile(-scale * self.inv_std * ggamma / m)
+        b_tile = Tile(-scale * gbeta / m)
 
         def input_grad(b):
             g = gx[b] if fused else g2[b]                               # the masked dL/dy is in gx already
             out = gx[b]
-            n = out.shape[0]
             if not self.training:
-                xp.multiply(g, scale_rows[:n], out=out)
+                scale_tile.apply(xp.multiply, g, out)
                 return
-            centered = self._centered(xp, b, self.mean_rows)
-            xp.multiply(centered, a_rows[:n], out=centered)
-            xp.multiply(g, scale_rows[:n], out=out)
+            centered = self._centered(xp, b)
+            a_tile.apply(xp.multiply, centered, centered)
+            scale_tile.apply(xp.multiply, g, out)
             xp.add(out, centered, out=out)
-            xp.add(out, b_rows[:n], out=out)
+            b_tile.apply(xp.add, out, out)
         run_blocks(input_grad, blocks)
         return from_nhwc(gx.reshape(self.shape)), ggamma, gbeta
 

@@ -29,17 +29,19 @@ import numpy as np
 CACHE_BLOCK_BYTES = 1 << 20
 
 
-def batch_blocks(xp, n: int, bytes_per_item: int, budget: int | None = None):
+def batch_blocks(xp, n: int, bytes_per_item: int, budget: int | None = None, multiple: int = 1):
     """Slices [start, stop) that cut ``n`` items (images, rows) into blocks of about ``budget`` bytes.
 
     ``bytes_per_item`` is what one item of the largest array read costs; ``budget`` defaults to
-    :data:`CACHE_BLOCK_BYTES`. Every block holds at least one item; on CuPy (``xp`` not NumPy)
+    :data:`CACHE_BLOCK_BYTES`. Every block but the last holds a multiple of ``multiple`` items
+    (at least that many; a tile's rows, minidl/kernels/tiles.py); on CuPy (``xp`` not NumPy)
     the only block is the whole range. The blocks change how the work is cut, never its result.
     """
     if xp is not np:
         return [slice(0, n)]
     budget = CACHE_BLOCK_BYTES if budget is None else budget
     per_block = max(1, budget // max(1, bytes_per_item))
+    per_block = max(multiple, per_block - per_block % multiple)
     return [slice(start, min(n, start + per_block)) for start in range(0, n, per_block)]
 
 
@@ -75,8 +77,3 @@ def scratch_buffer(xp, name: str, n_elements: int, dtype):
 def scratch_array(xp, name: str, shape, dtype):
     """:func:`scratch_buffer` of that name, as an array of ``shape``."""
     return scratch_buffer(xp, name, math.prod(int(side) for side in shape), dtype).reshape(shape)
-
-
-def zeros_buffer(n_elements: int, dtype):
-    """A flat NumPy array of at least ``n_elements`` zeros, kept by this thread: read it, never write it."""
-    return _kept_buffer(("zeros", np.dtype(dtype).str), n_elements, dtype, np.zeros)
