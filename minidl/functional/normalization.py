@@ -76,14 +76,13 @@ class BatchNorm2d(Function):
             mean, var = (stat.astype(x.dtype, copy=False) for stat in (self.running_mean, self.running_var))
             self.mean_tile = Tile(mean)
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
-        self.weight = weight
-        scale, beta = Tile(weight * self.inv_std), Tile(bias)
+        self.scale_tile, beta = Tile(weight * self.inv_std), Tile(bias)  # the scale: d y / d x in eval mode
         y = xp.empty_like(x2)
 
         def normalize(b):                                               # y = (x - mean) * scale + beta
             out = y[b]
             self.mean_tile.apply(xp.subtract, x2[b], out)
-            scale.apply(xp.multiply, out, out)
+            self.scale_tile.apply(xp.multiply, out, out)
             beta.apply(xp.add, out, out)
             if self.activation == "relu":
                 relu_into(out, out=out)
@@ -114,8 +113,8 @@ class BatchNorm2d(Function):
             relu_grad_into(g2[b], self.y2[b], out=gx[b])
             return gx[b]
 
-        scale = self.weight * self.inv_std                              # d y / d x in eval mode
-        scale_tile = Tile(scale)
+        scale_tile = self.scale_tile                                    # the forward's, weight / sigma
+        scale = scale_tile.vector
 
         def sums(b):                                                    # [sum g, sum g * (x - mean)] of a block
             g = grad_out(b)
