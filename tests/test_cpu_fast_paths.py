@@ -288,11 +288,23 @@ def test_batch_norm_float32_in_blocks_stays_within_float32_rounding(tiny_blocks,
                        minidl.tensor(gamma.astype(np.float32)), minidl.tensor(beta.astype(np.float32)))
     expected = _batch_norm_by_hand(x.astype(np.float32).astype(np.float64), gamma.astype(np.float32),
                                    beta.astype(np.float32), 1e-5)
-    # each output: x - mean (|x - mean| <= 4 std here, relative rounding eps), times gamma / std, plus beta:
-    # a handful of float32 roundings of values up to |gamma| * 4 + |beta|
-    bound = 8 * np.finfo(np.float32).eps * (4 * np.abs(gamma).max() + np.abs(beta).max())
+    # each output is x * scale + shift, scale = gamma / std, shift = beta - mean * scale: with |x| <= 3 + 4 * 2
+    # = 5.5 std here and |mean| = 1.5 std, a handful of float32 roundings of values up to 7 |gamma| + |beta|
+    bound = 8 * np.finfo(np.float32).eps * (7 * np.abs(gamma).max() + np.abs(beta).max())
     assert y.dtype == np.float32
     np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=bound)
+
+
+def test_batch_norm_float32_statistics_of_a_large_mean_lose_nothing_to_cancellation(tiny_blocks, rng):
+    """Mean 1000, std 1 in float32: E[x^2] - E[x]^2 taken as it is would lose about 1e6 float32 roundings
+    (0.06 of the variance); about the shift k (a sample's mean) the deviations x - k are exact (Sterbenz)
+    and their squares are summed in blocks of at most 58 rows, then in float64."""
+    x = (1000.0 + rng.standard_normal((6, 3, 9, 7))).astype(np.float32)
+    rm, rv = np.zeros(3), np.zeros(3)
+    F.batch_norm2d(make_tensor(channels_last(x)), rm, rv, training=True, momentum=1.0)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(rm, x64.mean(axis=(0, 2, 3)), rtol=4 * np.finfo(np.float32).eps)
+    np.testing.assert_allclose(rv, x64.var(axis=(0, 2, 3), ddof=1), rtol=64 * np.finfo(np.float32).eps)
 
 
 def test_pointwise_conv_in_blocks_gradcheck(tiny_blocks, rng):

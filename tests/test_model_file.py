@@ -72,7 +72,11 @@ def test_model_file_rebuilds_the_model_and_predict_takes_arrays_and_files(tmp_pa
     np.testing.assert_array_equal(probabilities, manual_probabilities(model, preprocess, images[:5]))
     files = [save_png(tmp_path / f"{i}.png", images[i]) for i in range(5)]     # PNG is lossless
     np.testing.assert_array_equal(loaded.predict(files), probabilities)
-    np.testing.assert_array_equal(loaded.predict(images[:5], batch_size=2), probabilities)
+    # in batches of 2, the model runs on images 0-1, 2-3 and 4: exactly those batches' results (the BLAS may
+    # round a convolution's sums differently for a different number of rows, so not those of one batch of 5)
+    in_twos = np.concatenate([manual_probabilities(model, preprocess, images[i:min(i + 2, 5)]) for i in (0, 2, 4)])
+    np.testing.assert_array_equal(loaded.predict(images[:5], batch_size=2), in_twos)
+    np.testing.assert_allclose(in_twos, probabilities, rtol=1e-5)          # float32 roundings through 9 layers
 
 
 def test_predict_resizes_and_converts_images_as_pillow_does(tmp_path):
