@@ -6,6 +6,8 @@ several blocks. ``tiny_blocks`` shrinks the cache budget so that small test arra
 blocks of uneven size, the way NIN's activations do at full size.
 """
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -215,11 +217,32 @@ def test_run_blocks_visits_every_block_once_and_raises_a_workers_error(restore_t
     threads.run_blocks(seen.append, [slice(i, i + 1) for i in range(9)])
     assert sorted(b.start for b in seen) == list(range(9))
 
-    def fail(block):
-        if block.start == 8:                        # the last block: the worker thread's run
-            raise ValueError("block 8")
-    with pytest.raises(ValueError, match="block 8"):
-        threads.run_blocks(fail, [slice(i, i + 1) for i in range(9)])
+    taken = []
+
+    def fail_on_the_worker(block):
+        taken.append(block.start)
+        if threading.current_thread() is threading.main_thread():
+            time.sleep(0.05)                        # the caller is slow: the worker surely takes a block
+            return
+        raise ValueError(f"block {block.start}")
+    with pytest.raises(ValueError, match="block"):
+        threads.run_blocks(fail_on_the_worker, [slice(i, i + 1) for i in range(9)])
+    assert len(taken) < 9                           # after the error the queue handed out no more blocks
+
+
+def test_a_late_thread_takes_fewer_blocks(restore_threads):
+    """The threads share one queue of blocks: while the worker is held up on its first block, the
+    caller takes the rest (cut in advance into two runs, each thread would get 4 or 5 of the 9)."""
+    threads.set_num_threads(2)
+    by_thread = {}
+
+    def record(block):
+        by_thread.setdefault(threading.current_thread() is threading.main_thread(), []).append(block.start)
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.3)
+    threads.run_blocks(record, [slice(i, i + 1) for i in range(9)])
+    assert sorted(by_thread[True] + by_thread.get(False, [])) == list(range(9))
+    assert len(by_thread[True]) >= 7
 
 
 def test_relu_in_blocks_on_other_layouts_and_shapes(tiny_blocks, restore_threads, rng):

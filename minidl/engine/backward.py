@@ -99,8 +99,6 @@ def _checked_gradients(fn, gxs) -> tuple:
     A backward pass that returns too few gradients, a Tensor instead of an array, or an array of
     the wrong shape is a bug in that op: say which op, which input, and what was expected.
     """
-    from .tensor import Tensor
-
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     if len(gxs) != len(fn.inputs):
@@ -108,7 +106,11 @@ def _checked_gradients(fn, gxs) -> tuple:
                            "return one per input of forward (None for an input that needs none)")
     checked = []
     for index, (x, gx) in enumerate(zip(fn.inputs, gxs)):
+        if type(gx) is np.ndarray and gx.shape == x.data.shape:      # the common case, checked at once
+            checked.append(gx)
+            continue
         if gx is not None:
+            from .tensor import Tensor          # here, not at the top: tensor.py imports this module
             gx = _as_array(gx)
             if isinstance(gx, Tensor) or not (hasattr(gx, "shape") and hasattr(gx, "dtype")):
                 raise TypeError(f"{fn.name}.backward returned a {type(gx).__name__} as the gradient of input {index}; "

@@ -6,8 +6,11 @@ so on a 2-core machine one core waits while ReLU, pooling or col2im run. NumPy
 releases Python's global interpreter lock inside its loops over large arrays,
 so two Python threads can each run NumPy operations on their own part of the
 batch at the same time. :func:`run_blocks` does that for the cache blocks of
-:mod:`minidl.kernels.blocking`: with ``n`` threads, the blocks are cut into
-``n`` runs of neighbouring blocks, one per thread.
+:mod:`minidl.kernels.blocking`: the threads take the blocks from one shared
+queue, each the next block not yet taken, until none is left. A thread that
+starts late (woken after a pause, or its core busy with another program) then
+takes fewer blocks instead of holding up the others: cut in advance into ``n``
+equal runs, a call waited for its slowest run.
 
 Where the operating system lets a program place its threads (Linux), the pool's
 threads are kept off the core of the thread that hands them the blocks
@@ -156,11 +159,33 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def _run_all(fn, blocks) -> None:
+class _SharedBlocks:
+    """The blocks of one :func:`run_blocks` call, handed out one at a time to whichever thread asks."""
+
+    def __init__(self, blocks):
+        self._blocks = iter(blocks)
+        self._lock = threading.Lock()
+
+    def take(self):
+        """The next block not yet taken, or None when all are taken (or the queue was closed)."""
+        with self._lock:
+            return next(self._blocks, None)
+
+    def close(self) -> None:
+        """Hand out nothing more (a block failed: the others stop after their current block)."""
+        with self._lock:
+            self._blocks = iter(())
+
+
+def _run_shared(fn, queue: _SharedBlocks) -> None:
+    """Call ``fn`` on blocks taken from ``queue`` until it is empty."""
     _state.inside = True
     try:
-        for block in blocks:
+        while (block := queue.take()) is not None:
             fn(block)
+    except BaseException:
+        queue.close()
+        raise
     finally:
         _state.inside = False
 
@@ -176,18 +201,17 @@ def run_blocks(fn, blocks) -> None:
             fn(block)
         return
     n = min(get_num_threads(), len(blocks))
+    queue = _SharedBlocks(blocks)
     with single_threaded_blas():
         if n <= 1:
-            _run_all(fn, blocks)
+            _run_shared(fn, queue)
             return
         if _pool is None:
             _pool = _start_pool()
         _place_workers()
-        cuts = [len(blocks) * i // n for i in range(n + 1)]
-        runs = [blocks[cuts[i]:cuts[i + 1]] for i in range(n)]
-        pending = [_pool.submit(_run_all, fn, run) for run in runs[1:]]
+        pending = [_pool.submit(_run_shared, fn, queue) for _ in range(n - 1)]
         try:
-            _run_all(fn, runs[0])
+            _run_shared(fn, queue)
         finally:
             for future in pending:
                 future.result()
