@@ -9,9 +9,12 @@ from minidl import backends
 
 #: seconds of rest before each timed call (see time_interleaved)
 SETTLE_SECONDS = 0.2
+#: bench_ops: seconds of untimed calls between the rest and each timed call (see time_interleaved)
+PRIME_SECONDS = 0.05
 
 
-def time_interleaved(calls: dict, repeats: int = 5, warmup: int = 1, settle: float = SETTLE_SECONDS) -> dict:
+def time_interleaved(calls: dict, repeats: int = 5, warmup: int = 1, settle: float = SETTLE_SECONDS,
+                     prime: float | None = None) -> dict:
     """Median wall time in seconds of each of ``calls`` (name -> (fn, sync or None)), timed in turns.
 
     Every round times each call once, one after the other, so a machine that gets slower or faster
@@ -22,6 +25,12 @@ def time_interleaved(calls: dict, repeats: int = 5, warmup: int = 1, settle: flo
     its worker threads spinning for about 0.1 s after it returns (OpenMP runtimes do the same for a
     shorter while), and a call timed right after it would share the cores with them. On 2 cores that
     once made minidl's conv1 look 1.7x slower (110 ms against 64 ms) behind bench_ops' bare products.
+
+    ``prime`` (seconds): after the rest, the call runs untimed, once and again until ``prime`` seconds
+    have passed, and is timed right after, on busy cores, as an op runs inside a training step. A call
+    timed straight after the rest also pays for cores that have gone idle: on a 2-core VM, minidl's
+    conv1 took 35-47 ms that way against 27 ms back to back, PyTorch's 26 against 24
+    (benchmarks/results/2026-12-06-zen4/probes/relu_alone_settle.log, prime_length.log).
     """
     calls = {name: (fn, sync or (lambda: None)) for name, (fn, sync) in calls.items()}
     for fn, sync in calls.values():
@@ -32,6 +41,13 @@ def time_interleaved(calls: dict, repeats: int = 5, warmup: int = 1, settle: flo
     for _ in range(repeats):
         for name, (fn, sync) in calls.items():
             time.sleep(settle)
+            if prime is not None:
+                busy_until = time.perf_counter() + prime
+                fn()
+                sync()
+                while time.perf_counter() < busy_until:
+                    fn()
+                    sync()
             start = time.perf_counter()
             fn()
             sync()

@@ -8,6 +8,12 @@
 Inputs are float32 and stored channels-last, as inside a minidl NIN. PyTorch
 (if installed) runs the same op on the same data in its default memory format
 (NCHW contiguous); 'ratio' is minidl time / PyTorch time (below 1: minidl faster).
+The libraries are timed in turns; before each timed call the process rests 0.2 s (so that
+the other library's threads stop spinning), then runs the call untimed for 0.05 s (once at
+least), so that the op is timed on busy cores, as it runs inside a training step
+(_timing.time_interleaved). ``--after-rest`` times it straight after the rest instead (the
+convolutions; the other ops back to back behind the other library's call), the method of
+the runs up to 2026-12-05.
 The op's input is an intermediate of a graph, as inside a network: its gradient arrives
 and is dropped (a leaf would keep a copy of it in .grad, which no layer of a network pays).
 For the convolutions, 'GFLOP/s' is minidl's rate (2 flops per multiply-add of the
@@ -33,7 +39,7 @@ import minidl.functional.conv as conv_module  # noqa: E402
 from minidl import backends  # noqa: E402
 from minidl.engine.function import Function  # noqa: E402
 from minidl.kernels.layout import empty_like_layout  # noqa: E402
-from _timing import SETTLE_SECONDS, add_common_options, load_torch, minidl_sync, setup, table, time_interleaved  # noqa: E402
+from _timing import PRIME_SECONDS, SETTLE_SECONDS, add_common_options, load_torch, minidl_sync, setup, table, time_interleaved  # noqa: E402
 
 # (name, input (C, H, W), kind, arguments)
 NIN_OPS = [
@@ -175,6 +181,10 @@ def main():
     add_common_options(parser)
     parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--only", default=None, help="run only ops whose name contains this text")
+    parser.add_argument("--after-rest", action="store_true",
+                        help="time each call right after the rest (convolutions) or back to back behind the other "
+                             "library's call (the rest), without an untimed call of its own first: the method of the "
+                             "runs up to 2026-12-05")
     args = parser.parse_args()
 
     backend = setup(args)
@@ -182,6 +192,9 @@ def main():
     torch, device, torch_sync = (None, None, None) if args.no_torch else load_torch(backend, args.tf32)
     print(f"minidl {minidl.__version__} on {backend}; numpy {np.__version__}; {os.cpu_count()} CPU cores; "
           f"{platform.processor() or platform.machine()}; {time.strftime('%Y-%m-%d %H:%M')}")
+    print("timing: " + ("each call right after a 0.2 s rest (convolutions) or back to back (the other ops): --after-rest"
+                        if args.after_rest else f"each call after a {SETTLE_SECONDS} s rest and {PRIME_SECONDS} s of "
+                                                "untimed calls of its own"))
     if torch is not None:
         print(f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads), default NCHW layout")
     else:
@@ -202,10 +215,11 @@ def main():
             if kind == "conv":
                 flops, products = conv_flops_and_gemms(op_args, x_np, gemm_rng)
                 calls["gemm"] = (products, minidl_sync)
-            # in turns: a drifting machine moves all alike; a rest before each call only where the bare
-            # products run (their OpenBLAS threads spin on after them): for the sub-millisecond ops the
-            # rest would cost more, in wake-up time, than the op itself
-            seconds = time_interleaved(calls, args.repeats, settle=SETTLE_SECONDS if kind == "conv" else 0)
+            # in turns: a drifting machine moves all alike. By default each timed call follows a rest (the
+            # other library's threads stop spinning) and one untimed call of its own (the cores are awake
+            # and busy, as inside a training step). --after-rest: the method of the runs up to 2026-12-05
+            seconds = (time_interleaved(calls, args.repeats, settle=SETTLE_SECONDS if kind == "conv" else 0)
+                       if args.after_rest else time_interleaved(calls, args.repeats, prime=PRIME_SECONDS))
             t_m = seconds["minidl"]
             row = [name, batch, f"{1e3 * t_m:.2f}"]
             if torch is not None:
