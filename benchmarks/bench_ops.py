@@ -11,7 +11,9 @@ Inputs are float32 and stored channels-last, as inside a minidl NIN. PyTorch
 The libraries are timed in turns; before each timed call the process rests 0.2 s (so that
 the other library's threads stop spinning), then runs the call untimed for 0.05 s (once at
 least), so that the op is timed on busy cores, as it runs inside a training step
-(_timing.time_interleaved). ``--after-rest`` times it straight after the rest instead (the
+(_timing.time_interleaved); an op of less than 2 ms (in minidl) is timed over as many calls
+in a row as make 2 ms, for both libraries, and the time of one call is shown.
+``--after-rest`` times it straight after the rest, one call at a time, instead (the
 convolutions; the other ops back to back behind the other library's call), the method of
 the runs up to 2026-12-05.
 The op's input is an intermediate of a graph, as inside a network: its gradient arrives
@@ -24,6 +26,7 @@ to im2col. 'algorithm' says how minidl computes a convolution (minidl.functional
 GFLOP/s are im2col's flops over its time, an effective rate).
 """
 import argparse
+import math
 import os
 import platform
 import sys
@@ -112,6 +115,32 @@ def minidl_case(kind, args, x_np, rng, xp):
     return step
 
 
+#: an op faster than this is timed over several calls in a row, so that one timing is not mostly noise
+MIN_TIMED_SECONDS = 0.002
+
+
+def calls_in_a_row(call) -> int:
+    """How many calls of ``call`` = (fn, sync) make up MIN_TIMED_SECONDS (one, for an op that takes longer)."""
+    fn, sync = call
+    fn()
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return max(1, math.ceil(MIN_TIMED_SECONDS / max(time.perf_counter() - start, 1e-6)))
+
+
+def repeated(fn, times: int):
+    """``fn`` run ``times`` times in a row, as one call."""
+    if times == 1:
+        return fn
+
+    def run():
+        for _ in range(times):
+            fn()
+    return run
+
+
 def conv_flops_and_gemms(args, x_np, rng):
     """(flops of forward + backward, a closure running the same products bare) for a stride-1 'same' conv."""
     n, c, h, w = x_np.shape
@@ -194,7 +223,8 @@ def main():
           f"{platform.processor() or platform.machine()}; {time.strftime('%Y-%m-%d %H:%M')}")
     print("timing: " + ("each call right after a 0.2 s rest (convolutions) or back to back (the other ops): --after-rest"
                         if args.after_rest else f"each call after a {SETTLE_SECONDS} s rest and {PRIME_SECONDS} s of "
-                                                "untimed calls of its own"))
+                                                f"untimed calls of its own; ops under {MIN_TIMED_SECONDS * 1e3:g} ms "
+                                                "timed over several calls in a row"))
     if torch is not None:
         print(f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads), default NCHW layout")
     else:
@@ -216,10 +246,16 @@ def main():
                 flops, products = conv_flops_and_gemms(op_args, x_np, gemm_rng)
                 calls["gemm"] = (products, minidl_sync)
             # in turns: a drifting machine moves all alike. By default each timed call follows a rest (the
-            # other library's threads stop spinning) and one untimed call of its own (the cores are awake
-            # and busy, as inside a training step). --after-rest: the method of the runs up to 2026-12-05
-            seconds = (time_interleaved(calls, args.repeats, settle=SETTLE_SECONDS if kind == "conv" else 0)
-                       if args.after_rest else time_interleaved(calls, args.repeats, prime=PRIME_SECONDS))
+            # other library's threads stop spinning) and untimed calls of its own (the cores are awake
+            # and busy, as inside a training step), and an op that takes less than MIN_TIMED_SECONDS is
+            # timed over that many calls in a row. --after-rest: the method of the runs up to 2026-12-05
+            if args.after_rest:
+                seconds = time_interleaved(calls, args.repeats, settle=SETTLE_SECONDS if kind == "conv" else 0)
+            else:
+                in_a_row = calls_in_a_row(calls["minidl"])
+                calls = {lib: (repeated(fn, in_a_row), sync) for lib, (fn, sync) in calls.items()}
+                seconds = {lib: t / in_a_row
+                           for lib, t in time_interleaved(calls, args.repeats, prime=PRIME_SECONDS).items()}
             t_m = seconds["minidl"]
             row = [name, batch, f"{1e3 * t_m:.2f}"]
             if torch is not None:
