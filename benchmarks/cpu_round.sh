@@ -1,7 +1,8 @@
 #!/bin/bash
 # One round of the CPU figures of README ("2026-12-02 afternoon"): the step at batch 64 and 128 with and
-# without batch norm, inference at batch 256, and bench_inference.py, one after the other, into a folder
-# with the round's start, end, load average and commit. Run it with nothing else on the machine:
+# without batch norm, inference at batch 256, bench_inference.py, and (since 2026-12-06) bench_ops.py as it
+# times now and with --after-rest, one after the other, into a folder with the round's start, end, load
+# average and commit (about 12 minutes on 2 cores). Run it with nothing else on the machine:
 #     bash benchmarks/cpu_round.sh benchmarks/results/DATE-MACHINE/rN-HHMM [python]
 set -euo pipefail
 out=${1:?usage: bash benchmarks/cpu_round.sh OUTPUT_FOLDER [PYTHON]}
@@ -16,4 +17,6 @@ for batch in 64 128; do
 done
 "$py" benchmarks/bench_train_step.py --eval --batch 256 > "$out/bench_train_step_eval_b256.log" 2>&1
 "$py" benchmarks/bench_inference.py > "$out/bench_inference.log" 2>&1
+"$py" benchmarks/bench_ops.py > "$out/bench_ops.log" 2>&1
+"$py" benchmarks/bench_ops.py --after-rest > "$out/bench_ops_after_rest.log" 2>&1
 { date -u; uptime; } >> "$out/when.txt"
