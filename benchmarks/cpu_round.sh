@@ -2,7 +2,7 @@
 # One round of the CPU figures of README ("2026-12-02 afternoon"): the step at batch 64 and 128 with and
 # without batch norm, inference at batch 256, bench_inference.py, and (since 2026-12-06) bench_ops.py as it
 # times now and with --after-rest, one after the other, into a folder with the round's start, end, load
-# average and commit (about 12 minutes on 2 cores). Run it with nothing else on the machine:
+# average and commit (about 7 minutes on 2 cores, 2026-12-06). Run it with nothing else on the machine:
 #     bash benchmarks/cpu_round.sh benchmarks/results/DATE-MACHINE/rN-HHMM [python]
 set -euo pipefail
 out=${1:?usage: bash benchmarks/cpu_round.sh OUTPUT_FOLDER [PYTHON]}
