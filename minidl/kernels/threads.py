@@ -160,7 +160,8 @@ if hasattr(os, "register_at_fork"):
 
 
 class _SharedBlocks:
-    """The blocks of one :func:`run_blocks` call, handed out one at a time to whichever thread asks."""
+    """The blocks of one :func:`run_blocks` call (slices or indices, never None), handed out one at a time
+    to whichever thread asks."""
 
     def __init__(self, blocks):
         self._blocks = iter(blocks)
