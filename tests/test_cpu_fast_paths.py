@@ -105,6 +105,87 @@ def test_max_pool_in_blocks_matches_one_block_exactly_and_the_naive_loops(monkey
     np.testing.assert_allclose(results[0][1], backward(gy), rtol=1e-12, atol=1e-12)
 
 
+#: pooling windows (kh, kw, sh, sw, ph, pw) and input sides (h, w): NIN's, stride 1, stride past the
+#: kernel (cells no window reads), rectangular and lopsided ones, a window as large as the input
+POOL_WINDOWS = [((3, 3, 2, 2, 1, 1), (9, 8)), ((3, 3, 1, 1, 1, 1), (5, 6)), ((2, 2, 3, 3, 1, 1), (10, 7)),
+                ((3, 2, 1, 2, 1, 0), (6, 9)), ((1, 1, 2, 2, 0, 0), (5, 5)), ((4, 3, 3, 2, 2, 1), (11, 9)),
+                ((5, 5, 5, 5, 0, 0), (5, 5)), ((2, 4, 2, 3, 0, 2), (4, 13))]
+
+
+def test_stride_class_plan_sends_every_offset_to_its_input_cell():
+    """Offset i of output o reads padded class cell o + shift[i] of class residue[i]: the input cell
+    o*s + i - p itself, or a border cell where that lies in the padding."""
+    from minidl.kernels import pooling
+    from minidl.kernels.im2col import conv_output_size
+    for k, s, p, size in [(3, 2, 1, 9), (3, 2, 1, 8), (3, 1, 1, 5), (2, 3, 1, 10), (2, 3, 0, 4), (1, 2, 0, 5),
+                          (4, 3, 2, 11), (5, 5, 0, 5), (4, 3, 2, 4), (7, 2, 3, 7)]:
+        out_size = conv_output_size(size, k, s, p)
+        plan = pooling._axis_plan(k, s, p, size, out_size)
+        for o in range(out_size):
+            for i in range(k):
+                r, padded_cell = plan.residue[i], o + plan.shift[i]
+                assert 0 <= padded_cell < plan.padded
+                t, cell = padded_cell - plan.lead, o * s + i - p
+                if 0 <= cell < size:
+                    assert t * s + r == cell and 0 <= t < plan.count[r]
+                else:                                              # padding: a border cell of the class
+                    assert t < 0 or t >= plan.count[r]
+
+
+def _pool_data(rng, shape, dtype):
+    """Values from a small set, many of them 0 as after a ReLU: ties in most windows."""
+    return np.maximum(rng.integers(-3, 4, shape), 0).astype(dtype) * dtype(0.5) + \
+        (rng.random(shape) < 0.1) * rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("window,sides", POOL_WINDOWS, ids=[str(w) for w, _ in POOL_WINDOWS])
+def test_max_pool_on_stride_classes_matches_the_plain_path_exactly(rng, window, sides, dtype):
+    """The fast kernels against the plain ones, offset by offset: the same maxima and winners, bit for bit,
+    ties included; the same gradient exactly (gy holds small integers, so any order of adding is exact)."""
+    from minidl.kernels import pooling
+    from minidl.kernels.im2col import conv_output_size
+    kh, kw, sh, sw, ph, pw = window
+    n, c = 3, 5
+    x = _pool_data(rng, (n, *sides, c), dtype)
+    out_shape = (n, conv_output_size(sides[0], kh, sh, ph), conv_output_size(sides[1], kw, sw, pw), c)
+    results = []
+    for block, grad_block in [(pooling._max_pool_block, pooling._max_pool_grad_block),
+                              (pooling._max_pool_block_by_offsets, pooling._max_pool_grad_block_by_offsets)]:
+        out, argmax = np.empty(out_shape, dtype), np.empty(out_shape, np.int8)
+        block(x, out, argmax, window)
+        maxima_only = np.empty(out_shape, dtype)
+        block(x, maxima_only, None, window)
+        gy = rng.integers(-8, 9, out_shape).astype(dtype) if not results else results[0][3]
+        gx = np.full(x.shape, np.nan, dtype)                       # every cell must be written
+        grad_block(gy, argmax, gx, window)
+        results.append((out, argmax, maxima_only, gy, gx))
+    (out, argmax, maxima_only, _, gx), (plain_out, plain_argmax, _, _, plain_gx) = results
+    np.testing.assert_array_equal(out, plain_out)
+    np.testing.assert_array_equal(maxima_only, plain_out)
+    np.testing.assert_array_equal(argmax, plain_argmax)
+    np.testing.assert_array_equal(gx, plain_gx)
+
+
+@pytest.mark.parametrize("window,sides", POOL_WINDOWS[:4], ids=[str(w) for w, _ in POOL_WINDOWS[:4]])
+def test_max_pool_on_stride_classes_hands_nan_and_minus_inf_windows_to_the_plain_path(rng, window, sides):
+    from minidl.kernels import pooling
+    from minidl.kernels.im2col import conv_output_size
+    kh, kw, sh, sw, ph, pw = window
+    x = rng.standard_normal((3, *sides, 3))
+    x[0, 1, :, 1] = -np.inf                                       # a row of -inf in windows of finite maxima
+    x[1, :2, :2, 0] = -np.inf                                     # a corner of -inf: a window of -inf
+    x[2, 2, 1, 2] = x[2, 1, 2, 2] = np.nan                        # two NaNs, maybe in one window
+    out_shape = (1, conv_output_size(sides[0], kh, sh, ph), conv_output_size(sides[1], kw, sw, pw), 3)
+    for image in x:                                                # one block each: the first stays on the fast path
+        fast = np.empty(out_shape), np.empty(out_shape, np.int8)
+        plain = np.empty(out_shape), np.empty(out_shape, np.int8)
+        pooling._max_pool_block(image[None], *fast, window)
+        pooling._max_pool_block_by_offsets(image[None], *plain, window)
+        np.testing.assert_array_equal(fast[0], plain[0])
+        np.testing.assert_array_equal(fast[1], plain[1])
+
+
 def test_max_pool_in_blocks_gradcheck(tiny_blocks, rng):
     x = make_tensor(channels_last(rng.standard_normal((5, 3, 7, 6))), requires_grad=True)
     assert minidl.gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1), [x])
