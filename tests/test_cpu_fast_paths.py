@@ -120,7 +120,7 @@ def test_stride_class_plan_sends_every_offset_to_its_input_cell():
     for k, s, p, size in [(3, 2, 1, 9), (3, 2, 1, 8), (3, 1, 1, 5), (2, 3, 1, 10), (2, 3, 0, 4), (1, 2, 0, 5),
                           (4, 3, 2, 11), (5, 5, 0, 5), (4, 3, 2, 4), (7, 2, 3, 7)]:
         out_size = conv_output_size(size, k, s, p)
-        plan = pooling._axis_plan(k, s, p, size, out_size)
+        plan = pooling.axis_plan(k, s, p, size, out_size)
         for o in range(out_size):
             for i in range(k):
                 r, padded_cell = plan.residue[i], o + plan.shift[i]

@@ -16,18 +16,20 @@ sends its gradient to a real cell; ties go to the first maximum; a NaN makes
 the max NaN and its last NaN wins (the CUDA kernel follows the same rules).
 
 On NumPy, max pooling first sorts each block of images into its *stride
-classes* (:func:`_stride_classes`): with stride (sh, sw), the input cells of
+classes* (:func:`stride_classes`): with stride (sh, sw), the input cells of
 rows a, a + sh, a + 2*sh, ... and columns b, b + sw, ... make class (a, b),
 copied into an array of their own with a border of -inf around them. Offset
 (i, j) of every output cell then reads one class at one fixed shift, which in
 a flat view of that class is one contiguous stretch of memory, lined up with a
-flat view of the output (:func:`_offset_views`). So each offset is one NumPy
+flat view of the output (:func:`offset_views`). So each offset is one NumPy
 call over one long contiguous stretch, which NumPy runs with vector
 instructions; on the strided slices of the input, the same call walks the
-cells C numbers at a time and pays its loop overhead for each. A few outputs
-past the real ones are computed on the way and thrown away. NIN's first pool
-(96 channels, 4 images, one core) went from 201 to 104 us an image forward
-and from 175 to 111 backward (benchmarks/results/2026-12-06b-zen4/probes/).
+cells C numbers at a time, and even over rows of a thousand contiguous numbers
+NumPy 2.4 took four times as long a number as over one flat stretch
+(probes/flat_vs_rows.log below). A few outputs past the real ones are computed
+on the way and thrown away. NIN's first pool (96 channels, blocks of 4 images,
+one core) went from 206 to 120 us an image forward and from 169 to 126
+backward (benchmarks/results/2026-12-06b-zen4/probes/max_pool_classes.log).
 Winners: offsets are visited in order and the winner changes only where a
 value is strictly larger, which gives each window its first maximum, as above;
 the border never wins against a real value. A window whose max is NaN or -inf
@@ -50,16 +52,16 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backends import get_array_module
-from . import cuda
-from . import blocking
+from . import blocking, cuda
 from .blocking import batch_blocks, scratch_array
 from .im2col import conv_output_size
 from .threads import run_blocks
 
-#: a block of max pooling holds this many cache blocks' worth of input (kernels/blocking.py): each of its
-#: NumPy calls then runs long enough that the two threads' calls overlap well (NIN's pools at batch 64
-#: on the Zen 4 machine, 2 threads: 1 -> 2 cache blocks took the forward from 14.1 to 7.7 ms and the
-#: backward from 10.5 to 7.7 ms; 4 gave no more: benchmarks/results/2026-12-06b-zen4/probes/max_pool_blocks.log)
+#: a block of max pooling holds this many cache blocks' worth of input (kernels/blocking.py). Each NumPy
+#: call then runs longer, and the two threads, which take turns at Python's lock between calls, wait
+#: less. NIN's first pool at batch 64, 2 threads, forward / backward: 12.8 / 11.1 ms with 1 cache block,
+#: 7.3 / 7.1 with 2, 6.5 / 6.4 with 4, 8.0 / 8.1 with 8 (benchmarks/results/2026-12-06b-zen4/probes/
+#: max_pool_classes.log; the Zen 4 machine, whose second-level cache holds 1 MiB a core)
 POOL_CACHE_BLOCKS = 4
 
 
@@ -109,10 +111,11 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw, with_argmax: bool = True):
 
 
 def _pool_blocks(n: int, bytes_per_image: int) -> list:
+    """The image slices of max pooling's blocks (:data:`POOL_CACHE_BLOCKS`)."""
     return batch_blocks(np, n, bytes_per_image, POOL_CACHE_BLOCKS * blocking.CACHE_BLOCK_BYTES)
 
 
-class _AxisPlan(NamedTuple):
+class AxisPlan(NamedTuple):
     """How one axis (rows or columns) of a window is laid out in the stride classes (module docstring).
 
     Offset i of output o reads input cell o*stride + i - pad = stride*(o + q) + r, with q = (i - pad) // stride
@@ -129,18 +132,21 @@ class _AxisPlan(NamedTuple):
     count: list
 
 
-def _axis_plan(k: int, stride: int, pad: int, size: int, out_size: int) -> _AxisPlan:
+def axis_plan(k: int, stride: int, pad: int, size: int, out_size: int) -> AxisPlan:
+    """The :class:`AxisPlan` of a window of ``k`` cells, ``stride`` and ``pad``, on an axis of ``size`` cells
+    with ``out_size`` outputs."""
     q = [(i - pad) // stride for i in range(k)]
     lead = -min(q)
     padded = out_size + max(q) + lead
     count = [max(0, min(len(range(r, size, stride)), padded - lead)) for r in range(stride)]
-    return _AxisPlan(stride, [(i - pad) % stride for i in range(k)], [qi + lead for qi in q], lead, padded, count)
+    return AxisPlan(stride, [(i - pad) % stride for i in range(k)], [qi + lead for qi in q], lead, padded, count)
 
 
-def _stride_classes(x, rows: _AxisPlan, cols: _AxisPlan, fill, name: str):
+def stride_classes(x, rows: AxisPlan, cols: AxisPlan, fill, name: str = "pool_classes"):
     """x (N, H, W, C) sorted into its stride classes: an array (sh, sw, N, Hp, Wp, C) whose [a, b] holds the
     cells of x in rows a, a + sh, ... and columns b, b + sw, ..., after ``lead`` padding rows and columns;
-    padding (and what is past the input's end) is ``fill``."""
+    padding (and what is past the input's end) is ``fill``. The array is this thread's scratch buffer
+    ``name`` (kernels/blocking.py): the next call with that name overwrites it."""
     n, _, _, c = x.shape
     classes = scratch_array(np, name, (rows.stride, cols.stride, n, rows.padded, cols.padded, c), x.dtype)
     for a in range(rows.stride):
@@ -148,7 +154,8 @@ def _stride_classes(x, rows: _AxisPlan, cols: _AxisPlan, fill, name: str):
             grid = classes[a, b]
             inside_rows = slice(rows.lead, rows.lead + rows.count[a])
             inside_cols = slice(cols.lead, cols.lead + cols.count[b])
-            np.copyto(grid[:, inside_rows, inside_cols], x[:, a::rows.stride, b::cols.stride][:, :rows.count[a], :cols.count[b]])
+            cells = x[:, a::rows.stride, b::cols.stride][:, :rows.count[a], :cols.count[b]]
+            np.copyto(grid[:, inside_rows, inside_cols], cells)
             grid[:, :inside_rows.start] = fill                      # the padding around it
             grid[:, inside_rows.stop:] = fill
             grid[:, inside_rows, :inside_cols.start] = fill
@@ -156,7 +163,7 @@ def _stride_classes(x, rows: _AxisPlan, cols: _AxisPlan, fill, name: str):
     return classes
 
 
-def _offset_views(rows: _AxisPlan, cols: _AxisPlan, classes, kw: int, *flat_arrays):
+def offset_views(rows: AxisPlan, cols: AxisPlan, classes, kw: int, *flat_arrays):
     """Yield (k, the class cells offset k = i*kw + j reads, and the same stretch of each of ``flat_arrays``)
     for every offset, in order: flat, contiguous views, lined up so that element e of each stands for the
     same output cell. ``flat_arrays`` are laid out as one class, (N, Hp, Wp, C); output cell (n, o, p)
@@ -182,14 +189,14 @@ def _max_pool_block(x, out, argmax, window):
     kh, kw, sh, sw, ph, pw = window
     n, h, w, c = x.shape
     _, out_h, out_w, _ = out.shape
-    rows, cols = _axis_plan(kh, sh, ph, h, out_h), _axis_plan(kw, sw, pw, w, out_w)
-    classes = _stride_classes(x, rows, cols, -np.inf, "pool_classes")
+    rows, cols = axis_plan(kh, sh, ph, h, out_h), axis_plan(kw, sw, pw, w, out_w)
+    classes = stride_classes(x, rows, cols, -np.inf)
     best = scratch_array(np, "pool_best", classes.shape[2:], x.dtype)
     winner = None
     if argmax is not None:
         winner = scratch_array(np, "pool_winner", best.shape, argmax.dtype)
         winner[...] = 0
-    views = _offset_views(rows, cols, classes, kw, best, *([] if winner is None else [winner]))
+    views = offset_views(rows, cols, classes, kw, best, *([] if winner is None else [winner]))
     _, values, first, *_ = next(views)              # offset 0: shift 0, a stretch as long as ``best``
     np.copyto(first, values)
     larger = chosen = None
@@ -240,7 +247,8 @@ def _max_pool_block_by_offsets(x, out, argmax, window):
     for k, o, i in reversed(offsets):
         winner, hit = argmax[o], equal[o]
         np.equal(x[i], out[o], out=hit)
-        winner += hit.view(np.int8) * (argmax.dtype.type(k) - winner)   # winner = k where hit (arithmetic beats a masked copy)
+        # winner = k where hit: arithmetic beats a masked copy
+        winner += hit.view(np.int8) * (argmax.dtype.type(k) - winner)
     if np.isnan(out).any():                             # rare: as in PyTorch, a NaN window's winner is its last NaN
         for k, o, i in offsets:
             np.copyto(argmax[o], argmax.dtype.type(k), where=np.isnan(x[i]))
@@ -280,7 +288,7 @@ def _max_pool_grad_block(gy, argmax, gx, window):
     kh, kw, sh, sw, ph, pw = window
     n, h, w, c = gx.shape
     _, out_h, out_w, _ = gy.shape
-    rows, cols = _axis_plan(kh, sh, ph, h, out_h), _axis_plan(kw, sw, pw, w, out_w)
+    rows, cols = axis_plan(kh, sh, ph, h, out_h), axis_plan(kw, sw, pw, w, out_w)
     padded = (n, rows.padded, cols.padded, c)
     gy_padded = scratch_array(np, "pool_gy", padded, gy.dtype)
     gy_padded[:, :out_h, :out_w] = gy
@@ -294,7 +302,7 @@ def _max_pool_grad_block(gy, argmax, gx, window):
     started = np.zeros((sh, sw), dtype=bool)
     hits = scratch_array(np, "pool_hit", (gy_padded.size,), bool)
     masks = scratch_array(np, "pool_mask", (gy_padded.size,), gy.dtype)
-    for k, target, gy_k, won_k in _offset_views(rows, cols, grads, kw, gy_padded, won):
+    for k, target, gy_k, won_k in offset_views(rows, cols, grads, kw, gy_padded, won):
         hit, mask = hits[:gy_k.size], masks[:gy_k.size]
         np.equal(won_k, k, out=hit)
         np.copyto(mask, hit)                                       # 0 or 1; a float x float product runs faster
