@@ -57,10 +57,10 @@ from .blocking import batch_blocks, scratch_array
 from .im2col import conv_output_size
 from .threads import run_blocks
 
-#: a block of max pooling holds this many cache blocks' worth of input (kernels/blocking.py). Each NumPy
-#: call then runs longer, and the two threads, which take turns at Python's lock between calls, wait
-#: less. NIN's first pool at batch 64, 2 threads, forward / backward: 12.8 / 11.1 ms with 1 cache block,
-#: 7.3 / 7.1 with 2, 6.5 / 6.4 with 4, 8.0 / 8.1 with 8 (benchmarks/results/2026-12-06b-zen4/probes/
+#: a block of max pooling holds this many cache blocks' worth of input (kernels/blocking.py), so that each
+#: NumPy call runs longer: with 1 cache block, two threads took longer than one. NIN's first pool at batch
+#: 64, 2 threads, forward / backward: 12.8 / 11.1 ms with 1 cache block (one thread: 11.4 / 10.4), 7.3 / 7.1
+#: with 2, 6.5 / 6.4 with 4, 8.0 / 8.1 with 8 (benchmarks/results/2026-12-06b-zen4/probes/
 #: max_pool_classes.log; the Zen 4 machine, whose second-level cache holds 1 MiB a core)
 POOL_CACHE_BLOCKS = 4
 
