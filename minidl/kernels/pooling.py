@@ -292,12 +292,10 @@ def _max_pool_grad_block(gy, argmax, gx, window):
     padded = (n, rows.padded, cols.padded, c)
     gy_padded = scratch_array(np, "pool_gy", padded, gy.dtype)
     gy_padded[:, :out_h, :out_w] = gy
-    gy_padded[:, out_h:] = 0                                       # outputs past the real ones send nothing
-    gy_padded[:, :out_h, out_w:] = 0
+    gy_padded[:, out_h:] = 0                                       # outputs past the real ones send nothing,
+    gy_padded[:, :out_h, out_w:] = 0                               # whatever their winners hold
     won = scratch_array(np, "pool_won", padded, argmax.dtype)
     won[:, :out_h, :out_w] = argmax
-    won[:, out_h:] = -1
-    won[:, :out_h, out_w:] = -1
     grads = scratch_array(np, "pool_grads", (sh, sw, *padded), gy.dtype)
     started = np.zeros((sh, sw), dtype=bool)
     hits = scratch_array(np, "pool_hit", (gy_padded.size,), bool)
