@@ -26,10 +26,10 @@ call over one long contiguous stretch, which NumPy runs with vector
 instructions; on the strided slices of the input, the same call walks the
 cells C numbers at a time, and even over rows of a thousand contiguous numbers
 NumPy 2.4 took four times as long a number as over one flat stretch
-(probes/flat_vs_rows.log below). A few outputs past the real ones are computed
-on the way and thrown away. NIN's first pool (96 channels, blocks of 4 images,
-one core) went from 206 to 120 us an image forward and from 169 to 126
-backward (benchmarks/results/2026-12-06b-zen4/probes/max_pool_classes.log).
+(benchmarks/results/2026-12-06b-zen4/probes/flat_vs_rows.log). A few outputs
+past the real ones are computed on the way and thrown away. NIN's first pool
+(96 channels, blocks of 4 images, one core) went from 206 to 120 us an image
+forward and from 169 to 126 backward (probes/max_pool_classes.log there).
 Winners: offsets are visited in order and the winner changes only where a
 value is strictly larger, which gives each window its first maximum, as above;
 the border never wins against a real value. A window whose max is NaN or -inf
