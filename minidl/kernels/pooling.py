@@ -142,6 +142,17 @@ def axis_plan(k: int, stride: int, pad: int, size: int, out_size: int) -> AxisPl
     return AxisPlan(stride, [(i - pad) % stride for i in range(k)], [qi + lead for qi in q], lead, padded, count)
 
 
+def _class_cells(rows: AxisPlan, cols: AxisPlan):
+    """Yield (a, b, rows and columns of class (a, b) that hold input cells, the same cells' rows and columns
+    in the input): slices, the first pair into one padded class (N, Hp, Wp, C), the second into x (N, H, W, C)."""
+    for a in range(rows.stride):
+        for b in range(cols.stride):
+            inside = slice(rows.lead, rows.lead + rows.count[a]), slice(cols.lead, cols.lead + cols.count[b])
+            cells = (slice(a, a + rows.stride * rows.count[a], rows.stride),
+                     slice(b, b + cols.stride * cols.count[b], cols.stride))
+            yield a, b, inside, cells
+
+
 def stride_classes(x, rows: AxisPlan, cols: AxisPlan, fill, name: str = "pool_classes"):
     """x (N, H, W, C) sorted into its stride classes: an array (sh, sw, N, Hp, Wp, C) whose [a, b] holds the
     cells of x in rows a, a + sh, ... and columns b, b + sw, ..., after ``lead`` padding rows and columns;
@@ -149,17 +160,13 @@ def stride_classes(x, rows: AxisPlan, cols: AxisPlan, fill, name: str = "pool_cl
     ``name`` (kernels/blocking.py): the next call with that name overwrites it."""
     n, _, _, c = x.shape
     classes = scratch_array(np, name, (rows.stride, cols.stride, n, rows.padded, cols.padded, c), x.dtype)
-    for a in range(rows.stride):
-        for b in range(cols.stride):
-            grid = classes[a, b]
-            inside_rows = slice(rows.lead, rows.lead + rows.count[a])
-            inside_cols = slice(cols.lead, cols.lead + cols.count[b])
-            cells = x[:, a::rows.stride, b::cols.stride][:, :rows.count[a], :cols.count[b]]
-            np.copyto(grid[:, inside_rows, inside_cols], cells)
-            grid[:, :inside_rows.start] = fill                      # the padding around it
-            grid[:, inside_rows.stop:] = fill
-            grid[:, inside_rows, :inside_cols.start] = fill
-            grid[:, inside_rows, inside_cols.stop:] = fill
+    for a, b, (inside_rows, inside_cols), (cell_rows, cell_cols) in _class_cells(rows, cols):
+        grid = classes[a, b]
+        np.copyto(grid[:, inside_rows, inside_cols], x[:, cell_rows, cell_cols])
+        grid[:, :inside_rows.start] = fill                          # the padding around it
+        grid[:, inside_rows.stop:] = fill
+        grid[:, inside_rows, :inside_cols.start] = fill
+        grid[:, inside_rows, inside_cols.stop:] = fill
     return classes
 
 
@@ -311,14 +318,11 @@ def _max_pool_grad_block(gy, argmax, gx, window):
         else:
             np.multiply(gy_k, mask, out=mask)
             np.add(target, mask, out=target)
-    if any(rows.count[a] < len(range(a, h, sh)) for a in range(sh)) or \
-            any(cols.count[b] < len(range(b, w, sw)) for b in range(sw)) or not started.all():
+    if sum(rows.count) < h or sum(cols.count) < w or not started.all():
         gx[...] = 0                                                # cells that no window reads
-    for a in range(sh):
-        for b in range(sw):
-            if started[a, b]:
-                np.copyto(gx[:, a::sh, b::sw][:, :rows.count[a], :cols.count[b]],
-                          grads[a, b, :, rows.lead:rows.lead + rows.count[a], cols.lead:cols.lead + cols.count[b]])
+    for a, b, (inside_rows, inside_cols), (cell_rows, cell_cols) in _class_cells(rows, cols):
+        if started[a, b]:
+            np.copyto(gx[:, cell_rows, cell_cols], grads[a, b, :, inside_rows, inside_cols])
 
 
 def avg_pool_forward(x, kh, kw, sh, sw, ph, pw):
